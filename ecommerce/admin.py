@@ -1,0 +1,196 @@
+"""The staff's working surface. Thin: forms validate through the models' clean(), actions call services."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from . import selectors, services
+from .models import Contact, Invoice, InvoiceLine, Payment, PaymentMethod, Receipt, Sale, SaleLine
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "email", "phone", "city", "country", "created_at"]
+    list_filter = ["country", "created_at"]
+    search_fields = ["first_name", "last_name", "company_name", "email", "phone"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": [("first_name", "last_name"), "company_name", "email", "phone"]}),
+        (
+            "Postal address",
+            {"fields": ["address_line1", "address_line2", ("city", "region"), ("postcode", "country")]},
+        ),
+        ("Record", {"fields": [("created_at", "updated_at")]}),
+    ]
+
+    @admin.display(description="Name", ordering="last_name")
+    def display_name(self, contact: Contact) -> str:
+        return contact.display_name
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "active"]
+    list_editable = ["active"]
+    list_filter = ["active"]
+    search_fields = ["name", "code"]
+
+
+class SaleLineFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # Unchanged extra forms have empty cleaned_data; what remains are the lines the sale will keep.
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if self.instance.status == Sale.Status.CONFIRMED and not kept:
+            raise ValidationError("A confirmed sale needs at least one line.")
+
+
+class SaleLineInline(admin.TabularInline):
+    model = SaleLine
+    formset = SaleLineFormSet
+    extra = 1
+    fields = [
+        "position", "kind", "description", "quantity", "unit_amount", "discount_rate", "tax_rate", "tax_code",
+        "account_code", "item_code",
+    ]
+
+
+class ReceiptInline(admin.TabularInline):
+    model = Receipt
+    extra = 0
+    fields = ["payment_method", "amount", "date", "reference", "overpayment_allowed"]
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    fields = ["date", "amount", "payment_method", "reference", "status"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "Payments recorded in Xero"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Sale)
+class SaleAdmin(admin.ModelAdmin):
+    list_display = ["number", "contact", "date", "status", "currency", "total", "payment_state"]
+    list_filter = ["status", "line_amount_type", "currency", "date"]
+    search_fields = ["number", "reference", "contact__first_name", "contact__last_name",
+                     "contact__company_name", "contact__email"]
+    date_hierarchy = "date"
+    autocomplete_fields = ["contact"]
+    inlines = [SaleLineInline, ReceiptInline, PaymentInline]
+    readonly_fields = ["number", "subtotal", "total_tax", "total", "amount_paid", "amount_due", "payment_state",
+                       "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["number", "contact", ("date", "due_date"), "status"]}),
+        ("Pricing", {"fields": [("currency", "line_amount_type")]}),
+        ("Totals", {"fields": [("subtotal", "total_tax", "total"), ("amount_paid", "amount_due", "payment_state")]}),
+        ("Notes", {"fields": ["reference", "notes", ("created_at", "updated_at")]}),
+    ]
+    actions = ["confirm_sales", "cancel_sales"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Sale]:
+        return super().get_queryset(request).select_related("contact").prefetch_related(*selectors.SALE_PREFETCH)
+
+    @admin.display(description="Subtotal")
+    def subtotal(self, sale: Sale):
+        return selectors.sale_totals(sale).subtotal if sale.pk else "-"
+
+    @admin.display(description="Tax")
+    def total_tax(self, sale: Sale):
+        return selectors.sale_totals(sale).total_tax if sale.pk else "-"
+
+    @admin.display(description="Total")
+    def total(self, sale: Sale):
+        return selectors.sale_totals(sale).total if sale.pk else "-"
+
+    @admin.display(description="Paid")
+    def amount_paid(self, sale: Sale):
+        return selectors.sale_amount_paid(sale) if sale.pk else "-"
+
+    @admin.display(description="Due")
+    def amount_due(self, sale: Sale):
+        return selectors.sale_amount_due(sale) if sale.pk else "-"
+
+    @admin.display(description="Payment")
+    def payment_state(self, sale: Sale):
+        return selectors.sale_payment_state(sale).label if sale.pk else "-"
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Sale], service, done: str) -> None:
+        changed = 0
+        for sale in queryset:
+            try:
+                service(sale=sale)
+                changed += 1
+            except ValidationError as error:
+                self.message_user(request, f"{sale.number}: {' '.join(error.messages)}", messages.ERROR)
+        if changed:
+            self.message_user(request, f"{changed} sale(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Confirm selected sales")
+    def confirm_sales(self, request: HttpRequest, queryset: QuerySet[Sale]) -> None:
+        self._apply(request, queryset, services.sale_confirm, "confirmed")
+
+    @admin.action(description="Cancel selected sales")
+    def cancel_sales(self, request: HttpRequest, queryset: QuerySet[Sale]) -> None:
+        self._apply(request, queryset, services.sale_cancel, "cancelled")
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(admin.ModelAdmin):
+    list_display = ["sale", "payment_method", "amount", "date", "reference"]
+    list_filter = ["payment_method", "date"]
+    search_fields = ["sale__number", "reference", "sale__contact__last_name", "sale__contact__company_name"]
+    autocomplete_fields = ["sale"]
+    date_hierarchy = "date"
+    list_select_related = ["sale", "payment_method"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Invoices and payments mirror Xero: staff read them here and change them in Xero."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["description", "quantity", "unit_amount", "discount_rate", "account_code", "tax_type",
+              "tax_amount", "line_amount"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["number", "contact", "date", "status", "currency", "total", "amount_due", "sale"]
+    list_filter = ["status", "currency", "date"]
+    search_fields = ["number", "reference", "contact__last_name", "contact__company_name", "contact__email"]
+    list_select_related = ["contact", "sale"]
+    inlines = [InvoiceLineInline]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["date", "amount", "currency", "invoice", "sale", "payment_method", "reference", "status"]
+    list_filter = ["status", "payment_method", "date"]
+    search_fields = ["reference", "invoice__number", "sale__number"]
+    list_select_related = ["invoice", "sale", "payment_method"]

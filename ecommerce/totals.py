@@ -1,0 +1,66 @@
+"""Sale totals computed the way Xero computes an invoice's, so both agree to the cent.
+
+Xero rounds every line on its own: the line amount (quantity x unit price, less the discount) is rounded
+to the cent, then the line's tax is computed from that rounded amount and rounded to the cent, and the
+invoice totals are sums of those rounded figures. Rounding the invoice total once instead can differ by a
+cent per line, which is exactly the silent difference a bookkeeper has to chase. Pure functions: no
+database, no Django.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
+ZERO = Decimal("0.00")
+
+EXCLUSIVE = "exclusive"
+INCLUSIVE = "inclusive"
+NO_TAX = "no_tax"
+
+
+def to_cents(value: Decimal) -> Decimal:
+    # Half away from zero, as Xero rounds.
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class LineFigures:
+    line_amount: Decimal  # what Xero calls LineAmount: tax-inclusive for inclusive sales
+    tax: Decimal
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal  # excluding tax
+    total_tax: Decimal
+    total: Decimal
+
+
+def line_figures(
+    *,
+    quantity: Decimal,
+    unit_amount: Decimal,
+    discount_rate: Decimal,
+    tax_rate: Decimal,
+    line_amount_type: str,
+) -> LineFigures:
+    line_amount = to_cents(quantity * unit_amount * (HUNDRED - discount_rate) / HUNDRED)
+    if line_amount_type == EXCLUSIVE:
+        tax = to_cents(line_amount * tax_rate / HUNDRED)
+    elif line_amount_type == INCLUSIVE:
+        tax = to_cents(line_amount * tax_rate / (HUNDRED + tax_rate))
+    elif line_amount_type == NO_TAX:
+        tax = ZERO
+    else:
+        raise ValueError(f"unknown line amount type {line_amount_type!r}")
+    return LineFigures(line_amount=line_amount, tax=tax)
+
+
+def sale_totals(lines: Iterable[LineFigures], *, line_amount_type: str) -> Totals:
+    lines = list(lines)
+    line_sum = sum((line.line_amount for line in lines), ZERO)
+    total_tax = sum((line.tax for line in lines), ZERO)
+    subtotal = line_sum - total_tax if line_amount_type == INCLUSIVE else line_sum
+    return Totals(subtotal=subtotal, total_tax=total_tax, total=subtotal + total_tax)
