@@ -47,18 +47,60 @@ class SaleLineFormSet(BaseInlineFormSet):
             raise ValidationError("A confirmed sale needs at least one line.")
 
 
+def _is_cancelled(sale: Sale | None) -> bool:
+    return sale is not None and sale.status == Sale.Status.CANCELLED
+
+
 class SaleLineInline(admin.TabularInline):
+    """Lines of a cancelled sale are frozen, as sale_update keeps them."""
+
     model = SaleLine
     formset = SaleLineFormSet
     extra = 1
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return not _is_cancelled(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return not _is_cancelled(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return not _is_cancelled(obj) and super().has_delete_permission(request, obj)
     fields = [
         "position", "kind", "description", "quantity", "unit_amount", "discount_rate", "tax_rate", "tax_code",
         "account_code", "item_code",
     ]
 
 
+class ReceiptFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        """Judge the new and changed receipts together: each alone may fit under the amount due while
+        together they overpay. On a sale that is new or not confirmed, no receipt is taken at all."""
+        super().clean()
+        sale = self.instance
+        touched = [
+            form for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+            and (form.instance.pk is None or {"amount", "overpayment_allowed"} & set(form.changed_data))
+        ]
+        if not touched or any(form.errors for form in touched):
+            return
+        if not sale.pk or sale.status != Sale.Status.CONFIRMED:
+            raise ValidationError(
+                "Receipts can only be taken on confirmed sales: save and confirm the sale, then add them."
+            )
+        due = selectors.sale_amount_due(sale, excluding_receipts={form.instance.pk for form in touched})
+        amount = sum(form.cleaned_data["amount"] for form in touched)
+        if amount > due and not any(form.cleaned_data.get("overpayment_allowed") for form in touched):
+            raise ValidationError(
+                f"These receipts add up to {amount}, more than the {due} still due on {sale.number}. "
+                "Tick 'overpayment allowed' to accept it anyway."
+            )
+
+
 class ReceiptInline(admin.TabularInline):
     model = Receipt
+    formset = ReceiptFormSet
     extra = 0
     fields = ["payment_method", "amount", "date", "reference", "overpayment_allowed"]
 
@@ -96,6 +138,11 @@ class SaleAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sale]:
         return super().get_queryset(request).select_related("contact").prefetch_related(*selectors.SALE_PREFETCH)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Sale | None = None):
+        if _is_cancelled(obj):
+            return [field.name for field in Sale._meta.fields if field.name != "id"] + self.readonly_fields
+        return self.readonly_fields
 
     @admin.display(description="Subtotal")
     def subtotal(self, sale: Sale):

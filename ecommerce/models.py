@@ -244,19 +244,21 @@ class Receipt(models.Model):
         return f"{self.amount} {self.payment_method} for {self.sale}"
 
     def clean(self) -> None:
-        # Called by the admin form and by receipt_record alike, so both refuse the same inputs.
+        # Called by the admin form and by receipt_record alike, so both refuse the same inputs. A saved
+        # receipt whose sale, amount and overpayment choice are unchanged is not judged again: the sale may
+        # since have been cancelled or paid in Xero, and that must not block editing its note.
         from .selectors import sale_amount_due
 
-        if not self.sale_id or self.amount is None:
+        if not self.sale_id or self.amount is None or not self._money_changed():
             return
         sale = self.sale
         if sale.status != Sale.Status.CONFIRMED:
             raise ValidationError(
-                {"sale": f"Receipts can only be taken on confirmed sales; {sale.number} is {sale.status}."}
+                f"Receipts can only be taken on confirmed sales; {sale.number} is {sale.get_status_display().lower()}."
             )
         if self.payment_method_id and not self.payment_method.active and self._state.adding:
             raise ValidationError({"payment_method": f"{self.payment_method} is not active."})
-        due = sale_amount_due(sale, excluding_receipt=self.pk)
+        due = sale_amount_due(sale, excluding_receipts={self.pk})
         if self.amount > due and not self.overpayment_allowed:
             raise ValidationError(
                 {
@@ -264,6 +266,13 @@ class Receipt(models.Model):
                     "Tick 'overpayment allowed' to accept it anyway."
                 }
             )
+
+    def _money_changed(self) -> bool:
+        if self._state.adding:
+            return True
+        stored = Receipt.objects.filter(pk=self.pk).values("sale_id", "amount", "overpayment_allowed").first()
+        return stored != {"sale_id": self.sale_id, "amount": self.amount,
+                          "overpayment_allowed": self.overpayment_allowed}
 
 
 class Invoice(models.Model):

@@ -4,6 +4,7 @@ They use `sale.lines.all()` / `sale.receipts.all()` / `sale.payments.all()`, so 
 sales prefetches those once (see SALE_PREFETCH) instead of running queries per sale.
 """
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from django.db import models
@@ -35,10 +36,10 @@ def sale_totals(sale: Sale) -> totals.Totals:
     return totals.sale_totals(figures, line_amount_type=sale.line_amount_type)
 
 
-def sale_amount_paid(sale: Sale, *, excluding_receipt: int | None = None) -> Decimal:
+def sale_amount_paid(sale: Sale, *, excluding_receipts: Collection[int | None] = ()) -> Decimal:
     """Receipts taken on the website plus payments recorded in Xero (those not deleted there)."""
     received = sum(
-        (receipt.amount for receipt in sale.receipts.all() if receipt.pk != excluding_receipt), totals.ZERO
+        (receipt.amount for receipt in sale.receipts.all() if receipt.pk not in excluding_receipts), totals.ZERO
     )
     paid_in_xero = sum(
         (payment.amount for payment in sale.payments.all() if payment.status == Payment.Status.ACTIVE),
@@ -47,8 +48,8 @@ def sale_amount_paid(sale: Sale, *, excluding_receipt: int | None = None) -> Dec
     return received + paid_in_xero
 
 
-def sale_amount_due(sale: Sale, *, excluding_receipt: int | None = None) -> Decimal:
-    return sale_totals(sale).total - sale_amount_paid(sale, excluding_receipt=excluding_receipt)
+def sale_amount_due(sale: Sale, *, excluding_receipts: Collection[int | None] = ()) -> Decimal:
+    return sale_totals(sale).total - sale_amount_paid(sale, excluding_receipts=excluding_receipts)
 
 
 def sale_payment_state(sale: Sale) -> PaymentState:
