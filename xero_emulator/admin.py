@@ -1,0 +1,149 @@
+"""The admin API under ``/_emulator/``: the Python handle's controls over HTTP, for a demo run from a
+shell or another process. JSON in, JSON out; no authentication (the server answers loopback only).
+
+In paths, ``{tenant}`` is a tenant id or ``default``. Bodies are the handle's keyword arguments;
+bookkeeper bodies are Xero fields (``{"Name": ..., "EmailAddress": ...}``).
+"""
+
+import re
+
+from . import page
+from .emulator import BookkeeperError, Emulator
+
+_TENANT = r"(?P<tenant>[^/]+)"
+_ID = r"(?P<id>[^/]+)"
+
+
+def _tenant(emulator: Emulator, match: re.Match) -> str:
+    tenant = match.group("tenant")
+    return emulator.default_tenant_id if tenant == "default" else tenant
+
+
+def _calls(emulator: Emulator, match, body):
+    return [{**call, "at": call["at"].isoformat()} for call in emulator.calls_to()]
+
+
+def _add_org(emulator, match, body):
+    return {"tenant_id": emulator.add_organisation(**body)}
+
+
+def _register_app(emulator, match, body):
+    emulator.register_app(**body)
+    return {}
+
+
+def _consent(emulator, match, body):
+    emulator.authorize_grants_tenants(body.get("tenant_ids"))
+    return {}
+
+
+def _issue_token(emulator, match, body):
+    return emulator.issue_token(**body)
+
+
+def _revoke(emulator, match, body):
+    emulator.revoke_refresh_token(body["refresh_token"])
+    return {}
+
+
+def _disconnect(emulator, match, body):
+    emulator.disconnect_tenant(_tenant(emulator, match))
+    return {}
+
+
+def _limits(emulator, match, body):
+    emulator.set_limits(**body)
+    return {}
+
+
+def _fault(emulator, match, body):
+    emulator.inject_fault(**body)
+    return {}
+
+
+def _clear_faults(emulator, match, body):
+    emulator.clear_faults()
+    return {}
+
+
+def _advance(emulator, match, body):
+    emulator.clock.advance(float(body["seconds"]))
+    return {"now": emulator.clock.now().isoformat()}
+
+
+def _reset(emulator, match, body):
+    emulator.reset()
+    return {}
+
+
+def _create_contact(emulator, match, body):
+    return emulator.create_contact(_tenant(emulator, match), **body)
+
+
+def _edit_contact(emulator, match, body):
+    return emulator.edit_contact(match.group("id"), _tenant(emulator, match), **body)
+
+
+def _archive_contact(emulator, match, body):
+    return emulator.archive_contact(match.group("id"), _tenant(emulator, match))
+
+
+def _create_invoice(emulator, match, body):
+    return emulator.create_invoice(_tenant(emulator, match), **body)
+
+
+def _void_invoice(emulator, match, body):
+    return emulator.void_invoice(match.group("id"), _tenant(emulator, match))
+
+
+def _bank_payment(emulator, match, body):
+    return emulator.record_bank_payment(match.group("id"), tenant_id=_tenant(emulator, match), **body)
+
+
+POST_ROUTES = [
+    (r"/_emulator/orgs", _add_org),
+    (r"/_emulator/apps", _register_app),
+    (r"/_emulator/consent", _consent),
+    (r"/_emulator/tokens", _issue_token),
+    (r"/_emulator/tokens/revoke", _revoke),
+    (rf"/_emulator/orgs/{_TENANT}/disconnect", _disconnect),
+    (r"/_emulator/limits", _limits),
+    (r"/_emulator/faults", _fault),
+    (r"/_emulator/faults/clear", _clear_faults),
+    (r"/_emulator/clock/advance", _advance),
+    (r"/_emulator/reset", _reset),
+    (rf"/_emulator/orgs/{_TENANT}/contacts", _create_contact),
+    (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}", _edit_contact),
+    (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}/archive", _archive_contact),
+    (rf"/_emulator/orgs/{_TENANT}/invoices", _create_invoice),
+    (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/void", _void_invoice),
+    (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/payments", _bank_payment),
+]
+GET_ROUTES = [(r"/_emulator/calls", _calls)]
+DETAIL_PAGE = re.compile(rf"/_emulator/orgs/{_TENANT}/(?P<kind>contacts|invoices|payments)/{_ID}")
+
+
+def handle(emulator: Emulator, method: str, route: str, path: str, body: object) -> tuple[int, object]:
+    """-> (status, JSON payload or an HTML string). ``route`` is the lower-cased path, ``path`` the original
+    (IDs keep their case)."""
+    if method == "GET":
+        match = DETAIL_PAGE.fullmatch(path.rstrip("/"))
+        if match:
+            with emulator.lock:
+                html = page.detail(emulator, _tenant(emulator, match), match.group("kind"), match.group("id"))
+            return (200, html) if html is not None else (404, {"error": "not found"})
+    routes = {"GET": GET_ROUTES, "POST": POST_ROUTES}.get(method, [])
+    for pattern, action in routes:
+        match = re.fullmatch(pattern, path.rstrip("/"), re.IGNORECASE)
+        if match:
+            if not isinstance(body, dict):
+                return 400, {"error": "the body must be a JSON object"}
+            try:
+                return 200, action(emulator, match, body)
+            except BookkeeperError as error:
+                return 400, {"error": str(error), "messages": error.messages}
+            except KeyError as error:
+                return 404, {"error": str(error.args[0]) if error.args else "not found"}
+            except (TypeError, ValueError) as error:
+                return 400, {"error": str(error)}
+    return 404, {"error": f"no admin endpoint {method} {route}"}
