@@ -46,6 +46,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "xero_sync.context_processors.xero_status",
             ],
         },
     },
@@ -86,6 +87,54 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default="shop@localhost")
 DEFAULT_FROM_EMAIL = SERVER_EMAIL
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+
+# --- Xero -------------------------------------------------------------------------------------------
+# With no client id configured, the site talks to the built-in emulator (`python -m xero_emulator`),
+# and every Xero page says so. XERO_EMULATOR_URL points every endpoint at one emulator.
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
+XERO_EMULATOR_URL = env.str("XERO_EMULATOR_URL", default="" if XERO_CLIENT_ID else "http://127.0.0.1:8765")
+XERO_USING_EMULATOR = bool(XERO_EMULATOR_URL)
+if XERO_USING_EMULATOR:
+    _emulator = XERO_EMULATOR_URL.rstrip("/")
+    XERO_CLIENT_ID = XERO_CLIENT_ID or "emulator-client"
+    XERO_CLIENT_SECRET = XERO_CLIENT_SECRET or "emulator-secret"
+    _xero_defaults = {
+        "authorize": f"{_emulator}/identity/connect/authorize",
+        "token": f"{_emulator}/connect/token",
+        "revoke": f"{_emulator}/connect/revocation",
+        "connections": f"{_emulator}/connections",
+        "api": f"{_emulator}/api.xro/2.0",
+    }
+else:
+    _xero_defaults = {
+        "authorize": "https://login.xero.com/identity/connect/authorize",
+        "token": "https://identity.xero.com/connect/token",
+        "revoke": "https://identity.xero.com/connect/revocation",
+        "connections": "https://api.xero.com/connections",
+        "api": "https://api.xero.com/api.xro/2.0",
+    }
+XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default=_xero_defaults["authorize"])
+XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default=_xero_defaults["token"])
+XERO_REVOKE_URL = env.str("XERO_REVOKE_URL", default=_xero_defaults["revoke"])
+XERO_CONNECTIONS_URL = env.str("XERO_CONNECTIONS_URL", default=_xero_defaults["connections"])
+XERO_API_URL = env.str("XERO_API_URL", default=_xero_defaults["api"])
+# Register exactly this URL as the app's redirect URI at developer.xero.com.
+XERO_REDIRECT_URI = env.str("XERO_REDIRECT_URI", default="http://127.0.0.1:8000/xero/callback/")
+# Granular scopes: required of Xero apps created since March 2026 (docs/xero-api.md section 9).
+XERO_SCOPES = env.list(
+    "XERO_SCOPES",
+    default=["openid", "profile", "email", "offline_access", "accounting.contacts", "accounting.invoices",
+             "accounting.payments", "accounting.settings.read"],
+)
+# Encrypts the stored OAuth tokens (Fernet keys, comma-separated: the first encrypts, all decrypt, so a
+# key can be rotated). Unset: a key derived from SECRET_KEY, fine for the embedded run only.
+XERO_TOKEN_KEYS = env.list("XERO_TOKEN_KEY", default=[])
+# Seconds for every HTTP call to Xero (connect, read); a hung call must never hold a worker.
+XERO_HTTP_TIMEOUT = env.int("XERO_HTTP_TIMEOUT", default=30)
+# Starting values of the quiet period and its cap; staff change them on the Xero settings page.
+XERO_SYNC_DEBOUNCE_SECONDS = env.int("XERO_SYNC_DEBOUNCE_SECONDS", default=120)
+XERO_SYNC_MAX_WAIT_SECONDS = env.int("XERO_SYNC_MAX_WAIT_SECONDS", default=600)
 
 # --- Celery -----------------------------------------------------------------------------------------
 # With REDIS_URL set, Redis is the broker. Without it, kombu's filesystem transport under var/ carries

@@ -1,0 +1,154 @@
+"""The Xero settings page and `manage.py xero_sync configure`: the same choices, the same checks."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from ecommerce import services
+from xero_sync.models import PaymentMethodConfig, SyncSettings, TaxMapping
+from xero_sync.services.configuration import sync_settings
+from xero_sync.services.connection import connection_current
+
+from .helpers import connect
+
+pytestmark = pytest.mark.django_db
+SETTINGS_URL = reverse("xero_sync:settings")
+
+
+@pytest.fixture
+def card():
+    return services.payment_method_create(name="Card", code="card")
+
+
+@pytest.fixture
+def connected(admin_client, xero_site):
+    """Connected to the emulator's Demo Company, with its accounts and tax rates fetched."""
+    connect(admin_client)
+    response = admin_client.post(reverse("xero_sync:chart_refresh"), follow=True)
+    assert "Fetched" in response.content.decode()
+    return connection_current()
+
+
+def save(client, section: str, data: dict):
+    return client.post(SETTINGS_URL, {"section": section, **data})
+
+
+def page_text(response) -> str:
+    return response.content.decode()
+
+
+def test_the_chart_comes_from_the_organisation_in_two_calls(connected, xero_site):
+    assert [call["path"] for call in xero_site.calls if "/api.xro/" in call["path"]] == [
+        "/api.xro/2.0/Accounts", "/api.xro/2.0/TaxRates"]
+    codes = {account["Code"] for account in connected.accounts_cache}
+    assert {"090", "200", "620"} <= codes
+    assert "OUTPUT2" in {rate["TaxType"] for rate in connected.tax_rates_cache}
+
+
+def test_a_push_method_needs_an_account(admin_client, card):
+    response = save(admin_client, "payment_methods", {f"method-{card.pk}-direction": "push",
+                                                      f"method-{card.pk}-xero_account_code": ""})
+    assert response.status_code == 200
+    assert "Card is set to push: choose the Xero bank or clearing account" in page_text(response)
+    assert not PaymentMethodConfig.objects.exists()
+
+
+def test_payment_accounts_are_the_organisations_bank_and_payment_enabled_ones(admin_client, connected, card):
+    # the dropdown offers bank and payment-enabled accounts only
+    page = page_text(admin_client.get(SETTINGS_URL))
+    assert '<option value="090">' in page and '<option value="620">' in page
+    # a revenue account is not one of them: refused with the choices
+    response = save(admin_client, "payment_methods", {f"method-{card.pk}-direction": "push",
+                                                      f"method-{card.pk}-xero_account_code": "200"})
+    assert response.status_code == 200
+    assert "Select a valid choice. 200 is not one of the available choices." in page_text(response)
+    # a card clearing account is accepted
+    response = save(admin_client, "payment_methods", {f"method-{card.pk}-direction": "push",
+                                                      f"method-{card.pk}-xero_account_code": "620"})
+    assert response.status_code == 302
+    config = PaymentMethodConfig.objects.get(payment_method=card)
+    assert (config.direction, config.xero_account_code) == ("push", "620")
+
+
+def test_an_account_code_the_organisation_lacks_is_refused_by_the_service(connected, card):
+    from django.core.exceptions import ValidationError
+
+    from xero_sync.services.configuration import payment_method_configure
+
+    with pytest.raises(ValidationError, match="Demo Company \\(NZ\\) has no bank or payment-enabled account '999'"):
+        payment_method_configure(payment_method=card, direction="pull", account_code="999")
+
+
+def test_sync_settings_are_saved_and_checked(admin_client, connected):
+    base = {"debounce_seconds": "120", "max_wait_seconds": "600", "default_sales_account_code": "200",
+            "shipping_account_code": "205"}
+    # auto-sync off
+    assert save(admin_client, "sync", base).status_code == 302
+    assert sync_settings().auto_sync is False
+    # and on again
+    assert save(admin_client, "sync", {**base, "auto_sync": "on"}).status_code == 302
+    current = sync_settings()
+    assert (current.auto_sync, current.default_sales_account_code, current.shipping_account_code) == (
+        True, "200", "205")
+    # a cap shorter than the quiet period is refused
+    response = save(admin_client, "sync", {**base, "max_wait_seconds": "60"})
+    assert "The longest wait cannot be shorter than the quiet period." in page_text(response)
+    # a quiet period of 2 seconds is refused
+    response = save(admin_client, "sync", {**base, "debounce_seconds": "2"})
+    assert "The quiet period must be between 10 and 3600 seconds." in page_text(response)
+    # a bank account is not a sales account
+    response = save(admin_client, "sync", {**base, "default_sales_account_code": "090"})
+    assert "Select a valid choice." in page_text(response)
+    assert SyncSettings.objects.get().max_wait_seconds == 600
+
+
+def test_tax_codes_map_to_the_organisations_tax_types(admin_client, connected):
+    contact = services.contact_create(first_name="Mia", last_name="Chen")
+    services.sale_create(contact=contact, lines=[
+        {"description": "Beanie", "unit_amount": 10, "tax_rate": 15, "tax_code": "GST"}])
+    page = page_text(admin_client.get(SETTINGS_URL))
+    assert "GST" in page and '<option value="OUTPUT2">' in page
+    assert save(admin_client, "tax", {"tax-0-tax_code": "GST", "tax-0-xero_tax_type": "OUTPUT2"}).status_code == 302
+    assert TaxMapping.objects.get(tax_code="GST").xero_tax_type == "OUTPUT2"
+    response = save(admin_client, "tax", {"tax-0-tax_code": "GST", "tax-0-xero_tax_type": "INPUT2"})
+    assert "Select a valid choice." in page_text(response)  # an expense tax type is not offered for sales
+
+
+def test_before_connecting_codes_are_free_text_and_accepted(admin_client, card):
+    response = save(admin_client, "payment_methods", {f"method-{card.pk}-direction": "pull",
+                                                      f"method-{card.pk}-xero_account_code": "090"})
+    assert response.status_code == 302
+    assert PaymentMethodConfig.objects.get().xero_account_code == "090"
+
+
+def test_the_command_line_configures_with_the_same_checks(connected, card):
+    out = StringIO()
+    call_command("xero_sync", "configure", "--payment-method", "card", "--direction", "push", "--account", "620",
+                 "--auto-sync", "off", "--quiet-period", "90", "--tax", "GST=OUTPUT2", stdout=out)
+    assert "Payment method card: push via 620" in out.getvalue()
+    assert "Auto-sync: off; quiet period 90s" in out.getvalue()
+    assert TaxMapping.objects.get().xero_tax_type == "OUTPUT2"
+    with pytest.raises(CommandError, match="has no bank or payment-enabled account '200'"):
+        call_command("xero_sync", "configure", "--payment-method", "card", "--direction", "push", "--account", "200")
+    with pytest.raises(CommandError, match="choose the Xero bank or clearing account"):
+        call_command("xero_sync", "configure", "--payment-method", "card", "--direction", "pull")
+    with pytest.raises(CommandError, match="No payment method with code 'cheque'. Known: card."):
+        call_command("xero_sync", "configure", "--payment-method", "cheque", "--direction", "none")
+    with pytest.raises(CommandError, match="has no tax type 'BOGUS'"):
+        call_command("xero_sync", "configure", "--tax", "GST=BOGUS")
+    assert PaymentMethodConfig.objects.get().xero_account_code == "620"
+
+
+def test_connect_command_reports_the_current_connection(connected):
+    out = StringIO()
+    call_command("xero_sync", "connect", stdout=out)
+    assert "Connected to Demo Company (NZ) (Connected)" in out.getvalue()
+
+
+def test_connect_command_prints_the_url_and_waits_for_the_callback(xero_site):
+    out = StringIO()
+    with pytest.raises(CommandError, match="No callback from Xero within 1 seconds."):
+        call_command("xero_sync", "connect", "--wait", "1", stdout=out)
+    assert xero_site.authorize_url + "?response_type=code" in out.getvalue()

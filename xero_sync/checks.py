@@ -1,0 +1,46 @@
+"""System checks: a half-configured Xero setup is reported at start-up, not at the first sync."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .crypto import token_cipher
+
+
+@register()
+def xero_configuration(app_configs, **kwargs):
+    problems = []
+    explicit_id = bool(settings.XERO_CLIENT_ID) and settings.XERO_CLIENT_ID != "emulator-client"
+    explicit_secret = bool(settings.XERO_CLIENT_SECRET) and settings.XERO_CLIENT_SECRET != "emulator-secret"
+    if explicit_id and not explicit_secret:
+        problems.append(Error("XERO_CLIENT_ID is set but XERO_CLIENT_SECRET is not.",
+                              hint="Copy both from your app at developer.xero.com.", id="xero_sync.E001"))
+    if explicit_secret and not explicit_id:
+        problems.append(Error("XERO_CLIENT_SECRET is set but XERO_CLIENT_ID is not.",
+                              hint="Copy both from your app at developer.xero.com.", id="xero_sync.E002"))
+    redirect = urlsplit(settings.XERO_REDIRECT_URI)
+    if redirect.path.rstrip("/") != "/xero/callback":
+        problems.append(Error(
+            f"XERO_REDIRECT_URI must end in /xero/callback/ (it is {settings.XERO_REDIRECT_URI!r}).",
+            id="xero_sync.E003"))
+    if not settings.XERO_USING_EMULATOR and redirect.scheme != "https" and redirect.hostname not in {
+            "127.0.0.1", "localhost"}:
+        problems.append(Error("Xero accepts only https redirect URIs (except localhost).",
+                              hint="Set XERO_REDIRECT_URI to https://your-host/xero/callback/.", id="xero_sync.E004"))
+    if "offline_access" not in settings.XERO_SCOPES:
+        problems.append(Error("XERO_SCOPES lacks offline_access: the connection would die after 30 minutes.",
+                              id="xero_sync.E005"))
+    if "accounting.transactions" in settings.XERO_SCOPES:
+        problems.append(Warning(
+            "XERO_SCOPES asks for accounting.transactions, which Xero refuses for apps created since March "
+            "2026.", hint="Use accounting.invoices and accounting.payments.", id="xero_sync.W001"))
+    try:
+        token_cipher()
+    except (ValueError, TypeError, ImproperlyConfigured) as error:
+        problems.append(Error(f"XERO_TOKEN_KEY is not a valid Fernet key: {error}", id="xero_sync.E006"))
+    if not settings.DEBUG and not settings.XERO_USING_EMULATOR and not settings.XERO_TOKEN_KEYS:
+        problems.append(Error("XERO_TOKEN_KEY must be set in production to encrypt the stored Xero tokens.",
+                              id="xero_sync.E007"))
+    return problems

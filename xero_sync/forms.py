@@ -1,0 +1,52 @@
+"""Forms for the Xero settings page. They only parse input; the rules live in services.configuration."""
+
+from django import forms
+
+from .models import PaymentMethodConfig
+
+
+def _code_field(label: str, entries: list[dict], key: str, *, required: bool = False, help_text: str = ""):
+    """A dropdown of the organisation's codes once the chart is known; free text before that."""
+    if not entries:
+        return forms.CharField(label=label, required=required, max_length=50, help_text=help_text)
+    choices = [("", "---------")] + [(entry[key], f"{entry[key]} — {entry.get('Name', '')}") for entry in entries]
+    return forms.ChoiceField(label=label, required=required, choices=choices, help_text=help_text)
+
+
+class SyncSettingsForm(forms.Form):
+    auto_sync = forms.BooleanField(label="Auto-sync", required=False,
+                                   help_text="Push changes automatically after the quiet period.")
+    debounce_seconds = forms.IntegerField(label="Quiet period (seconds)", min_value=1)
+    max_wait_seconds = forms.IntegerField(label="Longest wait (seconds)", min_value=1)
+
+    def __init__(self, *args, revenue_accounts: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_sales_account_code"] = _code_field(
+            "Default sales account", revenue_accounts, "Code", help_text="Used for lines without their own.")
+        self.fields["shipping_account_code"] = _code_field(
+            "Shipping account", revenue_accounts, "Code", help_text="Used for shipping lines.")
+
+
+class PaymentMethodConfigForm(forms.Form):
+    direction = forms.ChoiceField(choices=PaymentMethodConfig.Direction.choices)
+
+    def __init__(self, *args, payment_accounts: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["xero_account_code"] = _code_field("Xero account", payment_accounts, "Code")
+
+
+class TaxMappingForm(forms.Form):
+    tax_code = forms.CharField(widget=forms.HiddenInput, max_length=50)
+
+    def __init__(self, *args, tax_types: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["xero_tax_type"] = _code_field("Xero tax type", tax_types, "TaxType")
+
+
+class TenantChoiceForm(forms.Form):
+    def __init__(self, *args, tenants: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tenant_id"] = forms.ChoiceField(
+            label="Organisation", widget=forms.RadioSelect,
+            choices=[(tenant["tenantId"], tenant["tenantName"]) for tenant in tenants],
+        )

@@ -1,0 +1,129 @@
+"""`python manage.py xero_sync configure|connect|status`: the settings page, for operators who script."""
+
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from ecommerce.models import PaymentMethod
+from xero_sync.errors import XeroError
+from xero_sync.models import OAuthAttempt, PaymentMethodConfig, TaxMapping
+from xero_sync.services import configuration
+from xero_sync.services.connection import connect_start, connection_current
+
+
+def _on_off(value: str) -> bool:
+    if value.lower() in {"on", "true", "yes", "1"}:
+        return True
+    if value.lower() in {"off", "false", "no", "0"}:
+        return False
+    raise ValueError(value)
+
+
+def _tax_pair(value: str) -> tuple[str, str]:
+    code, separator, tax_type = value.partition("=")
+    if not separator or not code:
+        raise ValueError(value)
+    return code, tax_type
+
+
+class Command(BaseCommand):
+    help = "Configure and inspect the Xero connection and sync from the command line."
+
+    def add_arguments(self, parser):
+        commands = parser.add_subparsers(dest="action", required=True, metavar="{configure,connect,status}")
+
+        configure = commands.add_parser("configure", help="Set the sync settings (same checks as the page).")
+        configure.add_argument("--auto-sync", type=_on_off, metavar="on|off")
+        configure.add_argument("--quiet-period", type=int, dest="debounce_seconds", metavar="SECONDS")
+        configure.add_argument("--max-wait", type=int, dest="max_wait_seconds", metavar="SECONDS")
+        configure.add_argument("--sales-account", dest="default_sales_account_code", metavar="CODE")
+        configure.add_argument("--shipping-account", dest="shipping_account_code", metavar="CODE")
+        configure.add_argument("--payment-method", metavar="CODE", help="The payment method to configure.")
+        configure.add_argument("--direction", choices=PaymentMethodConfig.Direction.values)
+        configure.add_argument("--account", default="", metavar="CODE", help="Its Xero bank/clearing account.")
+        configure.add_argument("--tax", type=_tax_pair, action="append", default=[], metavar="CODE=TAXTYPE",
+                               help="Map a website tax code to a Xero tax type (repeatable; CODE= removes).")
+        configure.add_argument("--refresh-chart", action="store_true",
+                               help="Fetch the organisation's accounts and tax rates first.")
+
+        connect = commands.add_parser("connect", help="Print the URL to connect and wait for the callback.")
+        connect.add_argument("--wait", type=int, default=600, metavar="SECONDS")
+        connect.add_argument("--reconnect", action="store_true", help="Connect again even if connected.")
+
+        commands.add_parser("status", help="Print the connection and the settings.")
+
+    def handle(self, *args, action: str, **options):
+        return getattr(self, f"_{action}")(**options)
+
+    def _configure(self, *, refresh_chart: bool, payment_method: str | None, direction: str | None,
+                   account: str, tax: list[tuple[str, str]], **options):
+        try:
+            if refresh_chart:
+                connection = connection_current()
+                if connection is None:
+                    raise CommandError("Not connected to Xero: run `manage.py xero_sync connect` first.")
+                configuration.chart_refresh(connection=connection)
+            fields = {key: options[key] for key in ("auto_sync", "debounce_seconds", "max_wait_seconds",
+                                                    "default_sales_account_code", "shipping_account_code")}
+            if any(value is not None for value in fields.values()):
+                configuration.sync_settings_update(**fields)
+            if payment_method or direction:
+                if not (payment_method and direction):
+                    raise CommandError("--payment-method and --direction go together.")
+                method = PaymentMethod.objects.filter(code=payment_method).first()
+                if method is None:
+                    known = ", ".join(PaymentMethod.objects.values_list("code", flat=True)) or "none"
+                    raise CommandError(f"No payment method with code {payment_method!r}. Known: {known}.")
+                configuration.payment_method_configure(payment_method=method, direction=direction,
+                                                       account_code=account)
+            for tax_code, xero_tax_type in tax:
+                configuration.tax_mapping_set(tax_code=tax_code, xero_tax_type=xero_tax_type)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        except XeroError as error:
+            raise CommandError(f"Xero: {error}") from error
+        self._status()
+
+    def _connect(self, *, wait: int, reconnect: bool, **options):
+        connection = connection_current()
+        if connection and not reconnect:
+            self.stdout.write(f"Connected to {connection.tenant_name} ({connection.get_status_display()}). "
+                              "Use --reconnect to connect again.")
+            return
+        url = connect_start()
+        attempt = OAuthAttempt.objects.latest("pk")
+        self.stdout.write("Open this URL in a browser where you are logged in to the shop's admin as staff:\n")
+        self.stdout.write(f"  {url}\n")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            attempt.refresh_from_db()
+            if attempt.error:
+                raise CommandError(attempt.error)
+            if attempt.completed_connection:
+                self.stdout.write(self.style.SUCCESS(f"Connected to {attempt.completed_connection.tenant_name}."))
+                return
+            if attempt.pending_tenants:
+                self.stdout.write(f"Choose the organisation in the browser (/xero/choose/{attempt.pk}/).")
+            time.sleep(1)
+        raise CommandError(f"No callback from Xero within {wait} seconds.")
+
+    def _status(self, **options):
+        connection = connection_current()
+        current = configuration.sync_settings()
+        if connection:
+            self.stdout.write(f"Connection: {connection.tenant_name} [{connection.tenant_id}] "
+                              f"{connection.get_status_display()}"
+                              + (f" — {connection.status_reason}" if connection.status_reason else ""))
+        else:
+            self.stdout.write("Connection: not connected")
+        self.stdout.write(
+            f"Auto-sync: {'on' if current.auto_sync else 'off'}; quiet period {current.debounce_seconds}s, "
+            f"longest wait {current.max_wait_seconds}s")
+        self.stdout.write(f"Sales account: {current.default_sales_account_code or '-'}; "
+                          f"shipping account: {current.shipping_account_code or '-'}")
+        for config in PaymentMethodConfig.objects.select_related("payment_method").order_by("payment_method__code"):
+            self.stdout.write(f"Payment method {config.payment_method.code}: {config.direction}"
+                              + (f" via {config.xero_account_code}" if config.xero_account_code else ""))
+        for mapping in TaxMapping.objects.all():
+            self.stdout.write(f"Tax {mapping.tax_code} -> {mapping.xero_tax_type}")

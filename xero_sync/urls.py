@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "xero_sync"
+
+# The callback path is fixed: operators register it with Xero as the app's redirect URI.
+urlpatterns = [
+    path("settings/", views.settings_page, name="settings"),
+    path("connect/", views.connect, name="connect"),
+    path("callback/", views.callback, name="callback"),
+    path("choose/<int:attempt_id>/", views.choose_tenant, name="choose_tenant"),
+    path("disconnect/", views.disconnect_view, name="disconnect"),
+    path("chart/refresh/", views.chart_refresh, name="chart_refresh"),
+]
