@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint check clean
+.PHONY: install run test lint check bench clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: install
 check: install
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# Prints each benchmark's table and JSON (see the README's "Benchmarks" section).
+bench: install
+	$(BIN)/python bench/push.py --orders 1000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

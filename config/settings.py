@@ -132,9 +132,18 @@ XERO_SCOPES = env.list(
 XERO_TOKEN_KEYS = env.list("XERO_TOKEN_KEY", default=[])
 # Seconds for every HTTP call to Xero (connect, read); a hung call must never hold a worker.
 XERO_HTTP_TIMEOUT = env.int("XERO_HTTP_TIMEOUT", default=30)
+# The webhook signing key from the app's Webhooks page at developer.xero.com; unset, /xero/webhooks/
+# answers 401 to everything.
+XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
 # Starting values of the quiet period and its cap; staff change them on the Xero settings page.
 XERO_SYNC_DEBOUNCE_SECONDS = env.int("XERO_SYNC_DEBOUNCE_SECONDS", default=120)
 XERO_SYNC_MAX_WAIT_SECONDS = env.int("XERO_SYNC_MAX_WAIT_SECONDS", default=600)
+# After a change, ask a worker to look once the quiet period is over (the beat tick looks anyway).
+XERO_SYNC_NUDGE = env.bool("XERO_SYNC_NUDGE", default=True)
+# Xero's per-organisation minute limit, which the drain paces itself under. Benchmarks shorten the
+# window together with the emulator's; nobody needs to change these for real Xero.
+XERO_RATE_WINDOW_SECONDS = env.float("XERO_RATE_WINDOW_SECONDS", default=60)
+XERO_RATE_PER_WINDOW = env.int("XERO_RATE_PER_WINDOW", default=60)
 
 # --- Celery -----------------------------------------------------------------------------------------
 # With REDIS_URL set, Redis is the broker. Without it, kombu's filesystem transport under var/ carries
@@ -161,8 +170,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The static beat schedule; the sync issues add their ticks here.
-CELERY_BEAT_SCHEDULE: dict = {}
+# The static beat schedule. The tick is the backstop for a lost nudge: pending changes are pushed within
+# ten seconds of their due time even if no worker heard about them.
+CELERY_BEAT_SCHEDULE: dict = {
+    "xero-sync-tick": {"task": "xero_sync.sync_if_due", "schedule": 10.0},
+    # Hourly look; it syncs only when no run succeeded in the last 24 hours.
+    "xero-sync-daily": {"task": "xero_sync.sync_daily", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -74,3 +74,32 @@ def xero_site(xero_emulator, settings):
     settings.XERO_REDIRECT_URI = "http://testserver/xero/callback/"
     settings.XERO_HTTP_TIMEOUT = 5
     return xero_emulator
+
+
+@pytest.fixture(autouse=True)
+def _no_nudges(settings):
+    """Tests decide when a sync runs; a nudge would only queue a message on a broker nobody reads."""
+    settings.XERO_SYNC_NUDGE = False
+
+
+@pytest.fixture
+def xero_connected(xero_site, db):
+    """The shop connected to the emulator's Demo Company and configured as a shop owner would:
+    sales to 200, shipping to 205, GST -> OUTPUT2, ZERO -> ZERORATEDOUTPUT, card receipts pushed to 620."""
+    from ecommerce.models import PaymentMethod
+    from xero_sync import client
+    from xero_sync.services import configuration
+    from xero_sync.services.connection import _connection_activate
+
+    token = client.normalise_token(xero_site.issue_token(client_id="shop-test-client"))
+    connection = _connection_activate(
+        tenant={"tenantId": xero_site.default_tenant_id, "tenantName": "Demo Company (NZ)"}, token=token, user=None)
+    configuration.chart_refresh(connection=connection)
+    configuration.sync_settings_update(default_sales_account_code="200", shipping_account_code="205")
+    configuration.tax_mapping_set(tax_code="GST", xero_tax_type="OUTPUT2")
+    configuration.tax_mapping_set(tax_code="ZERO", xero_tax_type="ZERORATEDOUTPUT")
+    card = PaymentMethod.objects.get_or_create(code="card", defaults={"name": "Card"})[0]
+    configuration.payment_method_configure(payment_method=card, direction="push", account_code="620")
+    xero_site.reset_calls()
+    connection.refresh_from_db()
+    return connection

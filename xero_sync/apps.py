@@ -7,3 +7,6 @@ class XeroSyncConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .receivers import connect_receivers
+
+        connect_receivers()

@@ -31,6 +31,11 @@ class XeroConnection(models.Model):
     connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     reconnect_notified_at = models.DateTimeField(null=True, blank=True)
     # Payment-enabled accounts and tax rates fetched from the organisation, cached for the settings page.
+    # Xero's limits as last seen, and a pause after a daily-limit 429 (until Xero's Retry-After).
+    paused_until = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=255, blank=True)
+    minute_remaining = models.IntegerField(null=True, blank=True)
+    day_remaining = models.IntegerField(null=True, blank=True)
     accounts_cache = models.JSONField(default=list, blank=True)
     tax_rates_cache = models.JSONField(default=list, blank=True)
     chart_fetched_at = models.DateTimeField(null=True, blank=True)
@@ -124,3 +129,174 @@ class PaymentMethodConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_method}: {self.get_direction_display()}"
+
+
+class RecordKind(models.TextChoices):
+    CONTACT = "contact", "Contact"
+    SALE = "sale", "Sale"
+    RECEIPT = "receipt", "Receipt"
+
+
+class OutboxEntry(models.Model):
+    """A committed change to a record Xero cares about: ids only, no payload.
+
+    Written in the same transaction as the change (rolled back with it), so a committed change always
+    leaves one; the drain reads the record as it is at push time. Append-only while pending: 100 edits
+    leave 100 rows and make one write, and recording never waits on another transaction's lock.
+    """
+
+    kind = models.CharField(max_length=10, choices=RecordKind.choices)
+    local_id = models.BigIntegerField()
+    recorded_at = models.DateTimeField(db_index=True)
+    # Set after a transient failure: the record is retried from this time (jittered backoff).
+    not_before = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "local_id"])]
+        verbose_name_plural = "outbox entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.local_id} at {self.recorded_at:%H:%M:%S}"
+
+
+class XeroLink(models.Model):
+    """One website record in one Xero organisation: its Xero id and where its sync stands."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "Sending"
+        SYNCED = "synced", "Synced"
+        ERROR = "error", "Error"
+        LOCKED = "locked", "Locked in Xero"
+        CONFLICT = "conflict", "Conflict"
+        DEAD = "dead", "Gave up"
+
+    tenant_id = models.UUIDField()
+    kind = models.CharField(max_length=10, choices=RecordKind.choices)
+    local_id = models.BigIntegerField()
+    xero_id = models.UUIDField(null=True, blank=True)
+    # The key Xero holds that leads back to us: ContactNumber, InvoiceNumber or the payment's Reference.
+    xero_key = models.CharField(max_length=255, blank=True)
+    # The contact's name in Xero, when it had to differ from the website's to stay unique.
+    xero_name = models.CharField(max_length=255, blank=True)
+    # Xero's own status of the record (ACTIVE/ARCHIVED contact, AUTHORISED/PAID/VOIDED... invoice).
+    xero_status = models.CharField(max_length=20, blank=True)
+    payload_hash = models.CharField(max_length=64, blank=True, help_text="Hash of what Xero holds.")
+    sent_hash = models.CharField(max_length=64, blank=True, help_text="Hash of what was last sent.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    in_flight_since = models.DateTimeField(null=True, blank=True)
+    xero_updated_at = models.DateTimeField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "kind", "local_id"], name="one_link_per_record"),
+            models.UniqueConstraint(fields=["tenant_id", "kind", "xero_id"], name="one_record_per_xero_id"),
+        ]
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.local_id} -> {self.xero_id or '?'} ({self.state})"
+
+
+class XeroContactIndex(models.Model):
+    """Every contact in the organisation (name, number, email, status), kept current by the pull's
+    If-Modified-Since read of contacts, which each run makes anyway. Matching a new website contact against it costs no
+    call, and it knows which names are taken among active contacts."""
+
+    tenant_id = models.UUIDField()
+    xero_id = models.UUIDField()
+    name = models.CharField(max_length=255)
+    contact_number = models.CharField(max_length=50, blank=True, db_index=True)
+    email = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=20)
+    is_customer = models.BooleanField(default=False)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "xero_id"], name="one_index_row_per_contact")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SyncRun(models.Model):
+    """One conversation with Xero: what it pushed and pulled, the calls it cost, what went wrong."""
+
+    class Trigger(models.TextChoices):
+        AUTO = "auto", "After changes"
+        MANUAL = "manual", "Sync now"
+        DAILY = "daily", "Daily"
+        COMMAND = "command", "Command line"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        PAUSED = "paused", "Paused by Xero's limit"
+
+    tenant_id = models.UUIDField()
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pushed = models.JSONField(default=dict, blank=True)
+    pulled = models.JSONField(default=dict, blank=True)
+    failed = models.JSONField(default=dict, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+
+class PullCursor(models.Model):
+    """How far the pull of one kind of Xero record has got: the newest UpdatedDateUTC actually received.
+    Saved after every page, so a crash mid-pull resumes where it stopped."""
+
+    tenant_id = models.UUIDField()
+    entity = models.CharField(max_length=20)
+    watermark = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True, help_text="Last full read (customers).")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "entity"], name="one_cursor_per_entity")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} since {self.watermark}"
+
+
+class SyncConflict(models.Model):
+    """A record changed on both sides since the last sync: which side was kept, and the version that was
+    overwritten, so staff can see what was lost and put it back."""
+
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="conflicts")
+    kind = models.CharField(max_length=10, choices=RecordKind.choices)
+    local_id = models.BigIntegerField()
+    kept = models.CharField(max_length=10, choices=[("website", "Website"), ("xero", "Xero")])
+    overwritten = models.JSONField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.local_id}: kept {self.kept}"
+
+
+class WebhookDelivery(models.Model):
+    """A verified webhook delivery from Xero, kept to ignore Xero's re-deliveries of the same events."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    events = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"Webhook {self.fingerprint[:10]} at {self.received_at}"

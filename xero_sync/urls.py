@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 app_name = "xero_sync"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("choose/<int:attempt_id>/", views.choose_tenant, name="choose_tenant"),
     path("disconnect/", views.disconnect_view, name="disconnect"),
     path("chart/refresh/", views.chart_refresh, name="chart_refresh"),
+    path("sync-now/", views.sync_now_view, name="sync_now"),
+    path("webhooks/", webhooks.xero_webhook, name="webhooks"),
 ]

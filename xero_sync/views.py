@@ -15,7 +15,7 @@ from ecommerce.models import PaymentMethod, SaleLine
 
 from .errors import XeroError
 from .forms import PaymentMethodConfigForm, SyncSettingsForm, TaxMappingForm, TenantChoiceForm
-from .models import OAuthAttempt, PaymentMethodConfig, TaxMapping
+from .models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
 from .services import configuration
 from .services.connection import (
     ConnectError,
@@ -25,6 +25,9 @@ from .services.connection import (
     connection_current,
     disconnect,
 )
+from .services.links import links_with_problems
+from .services.outbox import outbox_backlog
+from .tasks import sync_now
 
 
 def xero_staff_required(view):
@@ -133,6 +136,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         request, "xero_sync/settings.html", "Xero settings",
         connection=connection, sync_form=sync_form, method_forms=method_forms, tax_forms=tax_forms,
         chart_known=bool(connection and connection.chart_fetched_at),
+        runs=SyncRun.objects.all()[:10], problems=links_with_problems()[:20], backlog=outbox_backlog(),
     )
 
 
@@ -190,6 +194,20 @@ def disconnect_view(request: HttpRequest) -> HttpResponse:
     messages.success(request, f"Disconnected from {connection.tenant_name}.")
     for problem in result.problems:
         messages.warning(request, f"{problem} Remove the app under Xero's Connected Apps to be sure.")
+    return redirect("xero_sync:settings")
+
+
+@require_POST
+@xero_staff_required
+def sync_now_view(request: HttpRequest) -> HttpResponse:
+    connection = connection_current()
+    if connection is None:
+        messages.error(request, "Connect to Xero first.")
+    elif connection.status != connection.Status.ACTIVE:
+        messages.error(request, "The Xero connection needs reconnecting first; pending changes are kept.")
+    else:
+        sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
+        messages.success(request, "Sync started: the run appears below when it is done.")
     return redirect("xero_sync:settings")
 
 

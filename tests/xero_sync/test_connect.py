@@ -146,6 +146,7 @@ XERO_PAGES = [
     ("get", "xero_sync:choose_tenant", {"attempt_id": 1}),
     ("post", "xero_sync:disconnect", {}),
     ("post", "xero_sync:chart_refresh", {}),
+    ("post", "xero_sync:sync_now", {}),
 ]
 
 

@@ -1,4 +1,4 @@
-"""`python manage.py xero_sync configure|connect|status`: the settings page, for operators who script."""
+"""`python manage.py xero_sync configure|connect|status|run`: the settings page, for operators who script."""
 
 import time
 
@@ -7,9 +7,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ecommerce.models import PaymentMethod
 from xero_sync.errors import XeroError
-from xero_sync.models import OAuthAttempt, PaymentMethodConfig, TaxMapping
+from xero_sync.models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
 from xero_sync.services import configuration
 from xero_sync.services.connection import connect_start, connection_current
+from xero_sync.services.links import links_with_problems
+from xero_sync.services.outbox import outbox_backlog
+from xero_sync.services.sync import sync_run
 
 
 def _on_off(value: str) -> bool:
@@ -31,7 +34,7 @@ class Command(BaseCommand):
     help = "Configure and inspect the Xero connection and sync from the command line."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="action", required=True, metavar="{configure,connect,status}")
+        commands = parser.add_subparsers(dest="action", required=True, metavar="{configure,connect,status,run}")
 
         configure = commands.add_parser("configure", help="Set the sync settings (same checks as the page).")
         configure.add_argument("--auto-sync", type=_on_off, metavar="on|off")
@@ -51,7 +54,13 @@ class Command(BaseCommand):
         connect.add_argument("--wait", type=int, default=600, metavar="SECONDS")
         connect.add_argument("--reconnect", action="store_true", help="Connect again even if connected.")
 
-        commands.add_parser("status", help="Print the connection and the settings.")
+        commands.add_parser("status", help="Print the connection, settings, backlog, last runs and errors.")
+
+        run = commands.add_parser("run", help="Sync now, ignoring the quiet period, and print what it did.")
+        only = run.add_mutually_exclusive_group()
+        only.add_argument("--push-only", action="store_true")
+        only.add_argument("--pull-only", action="store_true")
+        run.add_argument("--full", action="store_true", help="Pull everything, not only what changed.")
 
     def handle(self, *args, action: str, **options):
         return getattr(self, f"_{action}")(**options)
@@ -108,6 +117,36 @@ class Command(BaseCommand):
             time.sleep(1)
         raise CommandError(f"No callback from Xero within {wait} seconds.")
 
+    def _run(self, *, push_only: bool, pull_only: bool, full: bool, **options):
+        connection = connection_current()
+        run = sync_run(trigger=SyncRun.Trigger.COMMAND, force=True, push=not pull_only, pull=not push_only,
+                       full=full)
+        if run is None:
+            if connection is None:
+                raise CommandError("Not connected to Xero: run `manage.py xero_sync connect` first.")
+            connection.refresh_from_db()
+            if connection.status != connection.Status.ACTIVE:
+                raise CommandError(f"The Xero connection {connection.get_status_display().lower()}: "
+                                   f"{connection.status_reason} Reconnect first; pending changes are kept.")
+            if connection.paused_until:
+                raise CommandError(f"Paused until {connection.paused_until:%Y-%m-%d %H:%M} UTC: "
+                                   f"{connection.pause_reason}")
+            raise CommandError("Another worker is syncing with this organisation right now; try again shortly.")
+        self.stdout.write(self._describe(run))
+        for error in run.errors:
+            self.stdout.write(f"  ! {error}")
+        if run.status == SyncRun.Status.FAILED:
+            raise CommandError("The sync failed; see the errors above.")
+
+    @staticmethod
+    def _describe(run: SyncRun) -> str:
+        def counts(values: dict) -> str:
+            return ", ".join(f"{count} {kind}" for kind, count in sorted(values.items())) or "nothing"
+
+        took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0
+        return (f"Sync {run.pk} ({run.get_trigger_display()}, {run.get_status_display()}): pushed {counts(run.pushed)}; "
+                f"pulled {counts(run.pulled)}; failed {counts(run.failed)}; {run.calls} Xero calls in {took:.1f} s")
+
     def _status(self, **options):
         connection = connection_current()
         current = configuration.sync_settings()
@@ -127,3 +166,10 @@ class Command(BaseCommand):
                               + (f" via {config.xero_account_code}" if config.xero_account_code else ""))
         for mapping in TaxMapping.objects.all():
             self.stdout.write(f"Tax {mapping.tax_code} -> {mapping.xero_tax_type}")
+        self.stdout.write(f"Backlog: {outbox_backlog()} record(s) waiting to be pushed")
+        for run in SyncRun.objects.all()[:5]:
+            self.stdout.write(f"Last runs: {self._describe(run)}")
+        problems = links_with_problems()
+        self.stdout.write(f"Current errors: {problems.count()}")
+        for link in problems[:20]:
+            self.stdout.write(f"  {link.kind} {link.local_id} [{link.get_state_display()}]: {link.last_error}")

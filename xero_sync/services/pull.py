@@ -1,0 +1,364 @@
+"""Pulling what changed in Xero: customer contacts, every sales invoice, payments into pull accounts.
+
+Each kind is read with If-Modified-Since from its cursor (the newest UpdatedDateUTC actually received,
+less a small overlap), oldest first, 1,000 to a page, and the cursor is saved after every page: an idle
+pull costs one call per kind, and a crash mid-pull resumes where it stopped. What the pull writes is
+not recorded in the outbox, so nothing it brings in is pushed back. A record Xero sends that we cannot
+read fails alone, visibly, and the pull goes on.
+"""
+
+import datetime
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from ecommerce.models import Contact, Invoice, InvoiceLine, Payment, PaymentMethod, Sale
+
+from .. import mappers
+from ..models import (
+    PaymentMethodConfig,
+    PullCursor,
+    RecordKind,
+    SyncConflict,
+    SyncRun,
+    XeroConnection,
+    XeroContactIndex,
+    XeroLink,
+)
+from ..ratelimit import PacedGateway
+from .outbox import outbox_suppressed
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+OVERLAP = datetime.timedelta(seconds=5)
+IDS_PER_CALL = 40  # Xero's URLs give out at about 52 GUIDs
+CUSTOMER_RECONCILE_EVERY = datetime.timedelta(days=7)
+State = XeroLink.State
+
+
+@dataclass
+class PullReport:
+    pulled: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+
+class Pull:
+    def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, run: SyncRun | None = None,
+                 full: bool = False):
+        self.connection = connection
+        self.tenant_id = connection.tenant_id
+        self.gateway = gateway
+        self.run_record = run
+        self.full = full
+        self.report = PullReport()
+        self._contact_rows: list[dict] | None = None
+        self.seen: dict[str, datetime.datetime] = {}
+        # Contacts whose website version won a conflict in this run's push: their older Xero rows are ignored.
+        self.website_won: set[str] = set()
+
+    # --- Reading ---------------------------------------------------------------------------------------
+
+    def _cursor(self, entity: str) -> PullCursor:
+        cursor, _ = PullCursor.objects.get_or_create(tenant_id=self.tenant_id, entity=entity)
+        return cursor
+
+    def _pages(self, operation: str, body_key: str, entity: str, *, advance: bool = True, **params):
+        """Yield pages of records changed since the cursor. With `advance`, the cursor moves past each page
+        once the caller has handled it (a crash re-reads at most that page); without, the newest stamp
+        seen is kept in self.seen[entity] for the caller to commit when it has applied everything."""
+        cursor = self._cursor(entity)
+        since = None if self.full or cursor.watermark is None else cursor.watermark - OVERLAP
+        page = 1
+        while True:
+            kwargs = {"page": page, "page_size": PAGE_SIZE, "order": "UpdatedDateUTC ASC", **params}
+            if since is not None:
+                kwargs["if_modified_since"] = since
+            rows = self.gateway.call(operation, **kwargs).get(body_key, [])
+            yield rows
+            stamps = [mappers.parse_xero_datetime(row["UpdatedDateUTC"]) for row in rows
+                      if isinstance(row.get("UpdatedDateUTC"), str) and mappers.MS_DATE.fullmatch(row["UpdatedDateUTC"])]
+            if stamps:
+                self.seen[entity] = max(filter(None, [self.seen.get(entity), *stamps]))
+                if advance:
+                    self._advance(entity)
+            if len(rows) < PAGE_SIZE:
+                return
+            page += 1
+
+    def _advance(self, entity: str) -> None:
+        newest = self.seen.get(entity)
+        if newest is not None:
+            PullCursor.objects.filter(tenant_id=self.tenant_id, entity=entity).exclude(
+                watermark__gte=newest).update(watermark=newest)
+
+    def read_contacts(self) -> list[dict]:
+        """Every contact changed in Xero since last time (one call when idle), into the contact index.
+        Done once per run; the push reads the index to match and name new contacts."""
+        if self._contact_rows is None:
+            self._contact_rows = []
+            # The cursor moves only once these are applied (run()): a push-only run reads them for the
+            # index, and the next full run still applies them.
+            for rows in self._pages("get_contacts", "Contacts", "contacts", advance=False, include_archived="true"):
+                self._index(rows)
+                self._contact_rows += rows
+        return self._contact_rows
+
+    def _index(self, rows: list[dict]) -> None:
+        entries = []
+        for row in rows:
+            if not row.get("ContactID"):
+                continue
+            entries.append(XeroContactIndex(
+                tenant_id=self.tenant_id, xero_id=row["ContactID"], name=(row.get("Name") or "")[:255],
+                contact_number=(row.get("ContactNumber") or "")[:50], email=(row.get("EmailAddress") or "")[:255],
+                status=row.get("ContactStatus") or "ACTIVE", is_customer=bool(row.get("IsCustomer")),
+                updated_at=mappers.parse_xero_datetime(row.get("UpdatedDateUTC")) or timezone.now(),
+            ))
+        XeroContactIndex.objects.bulk_create(
+            entries, update_conflicts=True, unique_fields=["tenant_id", "xero_id"],
+            update_fields=["name", "contact_number", "email", "status", "is_customer", "updated_at"],
+        )
+
+    # --- The pull stage --------------------------------------------------------------------------------
+
+    def run(self) -> PullReport:
+        with outbox_suppressed():
+            self.apply_contacts(self.read_contacts())
+            self._advance("contacts")
+            self._reconcile_customers()
+            self.pull_invoices()
+            self.pull_payments()
+        return self.report
+
+    def _fail(self, kind: str, what: str, error: Exception | str) -> None:
+        self.report.failed[kind] += 1
+        message = f"{kind} {what} from Xero: {error}"
+        self.report.errors.append(message)
+        logger.warning("xero pull %s", message)
+
+    # --- Contacts --------------------------------------------------------------------------------------
+
+    def apply_contacts(self, rows: list[dict], *, customers_only: bool = True) -> dict[str, Contact]:
+        """Bring Xero's customer contacts into the website; returns website contacts by Xero id."""
+        links = {str(link.xero_id): link for link in XeroLink.objects.filter(
+            tenant_id=self.tenant_id, kind=RecordKind.CONTACT, xero_id__in=[r.get("ContactID") for r in rows])}
+        found = {}
+        for row in rows:
+            xero_id = row.get("ContactID")
+            link = links.get(str(xero_id))
+            if link is None and customers_only and not row.get("IsCustomer"):
+                continue  # only customers become website contacts; the rest stay in the index
+            try:
+                contact = self._apply_contact(row, link)
+            except (ValidationError, ValueError, KeyError, DatabaseError) as error:
+                self._fail("contact", row.get("Name") or xero_id, _describe(error))
+                continue
+            if contact is not None:
+                found[str(xero_id)] = contact
+        return found
+
+    @transaction.atomic
+    def _apply_contact(self, row: dict, link: XeroLink | None) -> Contact | None:
+        updated = mappers.parse_xero_datetime(row.get("UpdatedDateUTC"))
+        if not row.get("ContactID") or updated is None:
+            raise ValueError("the contact has no ContactID or UpdatedDateUTC")
+        if link is None:
+            link = self._adopt_contact_link(row)
+        elif link.xero_updated_at and updated <= link.xero_updated_at or str(link.xero_id) in self.website_won:
+            # Our own write coming back, or older than what we hold: nothing new.
+            return Contact.objects.filter(pk=link.local_id).first()
+        fields = mappers.contact_fields_from_xero(row, our_xero_name=link.xero_name if link.pk else "")
+        contact = Contact.objects.filter(pk=link.local_id).first() if link.local_id else None
+        if contact is None:
+            contact = Contact(**fields)
+        else:
+            for name, value in fields.items():
+                setattr(contact, name, value)
+        contact.full_clean()
+        contact.save()
+        link.local_id = contact.pk
+        link.xero_updated_at = updated
+        link.xero_status = row.get("ContactStatus") or "ACTIVE"
+        link.last_pulled_at = timezone.now()
+        if not link.pk:
+            link.state = State.SYNCED
+        link.save()
+        self.report.pulled["contact"] += 1
+        return contact
+
+    def _adopt_contact_link(self, row: dict) -> XeroLink:
+        """A Xero customer we have no link for: ours by ContactNumber, an unlinked website contact with the
+        same email, or a new website contact."""
+        local_id = None
+        number = row.get("ContactNumber") or ""
+        if number.startswith(mappers.CONTACT_NUMBER_PREFIX) and number[len(mappers.CONTACT_NUMBER_PREFIX):].isdigit():
+            local_id = Contact.objects.filter(pk=int(number[len(mappers.CONTACT_NUMBER_PREFIX):])).values_list(
+                "pk", flat=True).first()
+        email = (row.get("EmailAddress") or "").strip().lower()
+        if local_id is None and email:
+            linked = XeroLink.objects.filter(tenant_id=self.tenant_id, kind=RecordKind.CONTACT).values("local_id")
+            local_id = Contact.objects.annotate(lower_email=Lower("email")).filter(lower_email=email).exclude(
+                pk__in=linked).values_list("pk", flat=True).first()
+        existing = XeroLink.objects.filter(tenant_id=self.tenant_id, kind=RecordKind.CONTACT, local_id=local_id
+                                           ).first() if local_id else None
+        if existing is not None:
+            existing.xero_id = row["ContactID"]
+            return existing
+        return XeroLink(tenant_id=self.tenant_id, kind=RecordKind.CONTACT, local_id=local_id or 0,
+                        xero_id=row["ContactID"], xero_key=number)
+
+    def _reconcile_customers(self) -> None:
+        """Xero does not move UpdatedDateUTC when a contact becomes a customer, so If-Modified-Since misses
+        it; once a week read the whole customer list (a call per 1,000 customers)."""
+        cursor = self._cursor("customers")
+        if cursor.reconciled_at and timezone.now() - cursor.reconciled_at < CUSTOMER_RECONCILE_EVERY and not self.full:
+            return
+        page = 1
+        while True:
+            rows = self.gateway.call("get_contacts", where="IsCustomer==true", page=page, page_size=PAGE_SIZE,
+                                     include_archived="true").get("Contacts", [])
+            self._index(rows)
+            self.apply_contacts(rows)
+            if len(rows) < PAGE_SIZE:
+                break
+            page += 1
+        cursor.reconciled_at = timezone.now()
+        cursor.save(update_fields=["reconciled_at"])
+
+    def _contacts_by_xero_id(self, xero_ids: set[str]) -> dict[str, Contact]:
+        """Website contacts for these Xero contacts, fetching from Xero any we have never seen (a contact
+        becomes a customer with its first invoice, which If-Modified-Since does not report)."""
+        links = {str(link.xero_id): link.local_id for link in XeroLink.objects.filter(
+            tenant_id=self.tenant_id, kind=RecordKind.CONTACT, xero_id__in=xero_ids)}
+        contacts = {xero_id: contact for xero_id, contact in (
+            (xero_id, Contact.objects.filter(pk=local_id).first()) for xero_id, local_id in links.items()) if contact}
+        missing = sorted(xero_ids - set(contacts))
+        for start in range(0, len(missing), IDS_PER_CALL):
+            rows = self.gateway.call("get_contacts", i_ds=missing[start:start + IDS_PER_CALL],
+                                     include_archived="true").get("Contacts", [])
+            self._index(rows)
+            contacts.update(self.apply_contacts(rows, customers_only=False))
+        return contacts
+
+    # --- Invoices --------------------------------------------------------------------------------------
+
+    def pull_invoices(self) -> None:
+        for rows in self._pages("get_invoices", "Invoices", "invoices", where='Type=="ACCREC"'):
+            self._apply_invoices(rows)
+
+    def _apply_invoices(self, rows: list[dict]) -> None:
+        contact_ids = {(row.get("Contact") or {}).get("ContactID") for row in rows} - {None}
+        contacts = self._contacts_by_xero_id(contact_ids)
+        sale_links = {str(link.xero_id): link for link in XeroLink.objects.filter(
+            tenant_id=self.tenant_id, kind=RecordKind.SALE, xero_id__in=[row.get("InvoiceID") for row in rows])}
+        for row in rows:
+            if row.get("Type", "ACCREC") != "ACCREC":
+                continue
+            try:
+                self._apply_invoice(row, contacts, sale_links.get(str(row.get("InvoiceID"))))
+            except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
+                self._fail("invoice", row.get("InvoiceNumber") or row.get("InvoiceID"), _describe(error))
+
+    @transaction.atomic
+    def _apply_invoice(self, row: dict, contacts: dict[str, Contact], sale_link: XeroLink | None) -> None:
+        fields, lines = mappers.invoice_fields_from_xero(row)
+        contact = contacts.get(str((row.get("Contact") or {}).get("ContactID")))
+        if contact is None:
+            raise ValueError("its contact is not in Xero's answer, so the invoice cannot be placed")
+        sale = Sale.objects.filter(pk=sale_link.local_id).first() if sale_link else (
+            Sale.objects.filter(number=fields["number"]).first() if fields["number"] else None)
+        invoice = Invoice.objects.filter(xero_id=row["InvoiceID"]).first() or Invoice(xero_id=row["InvoiceID"])
+        if invoice.pk and invoice.updated_in_xero_at >= fields["updated_in_xero_at"]:
+            return  # seen already (the If-Modified-Since overlap re-reads the newest records)
+        for name, value in {**fields, "contact": contact, "sale": sale}.items():
+            setattr(invoice, name, value)
+        invoice.full_clean(exclude=["sale", "contact"])
+        invoice.save()
+        invoice.lines.all().delete()
+        InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, **line) for line in lines])
+        if sale_link is not None:
+            sale_link.xero_status = fields["status"]
+            sale_link.last_pulled_at = timezone.now()
+            sale_link.save(update_fields=["xero_status", "last_pulled_at"])
+        self.report.pulled["invoice"] += 1
+
+    # --- Payments --------------------------------------------------------------------------------------
+
+    def pull_payments(self) -> None:
+        pulling = dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PULL)
+                       .exclude(xero_account_code="").values_list("xero_account_code", "payment_method_id"))
+        for rows in self._pages("get_payments", "Payments", "payments"):
+            self._apply_payments(rows, pulling)
+
+    def _apply_payments(self, rows: list[dict], pulling: dict[str, int]) -> None:
+        ours = {str(xero_id) for xero_id in XeroLink.objects.filter(
+            tenant_id=self.tenant_id, kind=RecordKind.RECEIPT, xero_id__in=[row.get("PaymentID") for row in rows]
+        ).values_list("xero_id", flat=True)}
+        wanted = [
+            row for row in rows
+            if row.get("PaymentType", "ACCRECPAYMENT") == "ACCRECPAYMENT"
+            and str(row.get("PaymentID")) not in ours  # pushed from a receipt: it is already counted
+            and mappers.receipt_id_from_reference(row.get("Reference")) is None
+            and (row.get("Account") or {}).get("Code") in pulling
+        ]
+        invoice_ids = {(row.get("Invoice") or {}).get("InvoiceID") for row in wanted} - {None}
+        invoices = {str(invoice.xero_id): invoice for invoice in Invoice.objects.filter(xero_id__in=invoice_ids)}
+        missing = sorted(invoice_ids - set(invoices))
+        for start in range(0, len(missing), IDS_PER_CALL):
+            self._apply_invoices(self.gateway.call("get_invoices", i_ds=missing[start:start + IDS_PER_CALL]).get(
+                "Invoices", []))
+        invoices.update({str(invoice.xero_id): invoice for invoice in Invoice.objects.filter(xero_id__in=missing)})
+        methods = {method.pk: method for method in PaymentMethod.objects.filter(pk__in=pulling.values())}
+        for row in wanted:
+            try:
+                self._apply_payment(row, invoices, methods[pulling[row["Account"]["Code"]]])
+            except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
+                self._fail("payment", row.get("Reference") or row.get("PaymentID"), _describe(error))
+
+    @transaction.atomic
+    def _apply_payment(self, row: dict, invoices: dict[str, Invoice], method: PaymentMethod) -> None:
+        fields = mappers.payment_fields_from_xero(row)
+        invoice = invoices.get(str((row.get("Invoice") or {}).get("InvoiceID")))
+        if invoice is None:
+            raise ValueError("it is not on a sales invoice Xero returned")
+        payment = Payment.objects.filter(xero_id=row["PaymentID"]).first() or Payment(xero_id=row["PaymentID"])
+        if payment.pk and payment.updated_in_xero_at >= fields["updated_in_xero_at"]:
+            return
+        for name, value in {**fields, "invoice": invoice, "sale": invoice.sale, "payment_method": method}.items():
+            setattr(payment, name, value)
+        payment.full_clean(exclude=["invoice", "sale", "payment_method"])
+        payment.save()
+        self.report.pulled["payment"] += 1
+
+    # --- Conflicts (called by the push before it overwrites a contact) -----------------------------------
+
+    def contact_conflict(self, *, contact: Contact, link: XeroLink) -> bool:
+        """Was this contact changed in Xero since our last sync as well as on the website? Keep the newer
+        change; log the other. Returns True when the website's version is to be pushed."""
+        row = next((row for row in self.read_contacts() if str(row.get("ContactID")) == str(link.xero_id)), None)
+        xero_changed = mappers.parse_xero_datetime(row.get("UpdatedDateUTC")) if row else None
+        if row is None or not link.xero_updated_at or xero_changed is None or xero_changed <= link.xero_updated_at:
+            return True
+        website_wins = contact.updated_at >= xero_changed
+        overwritten = (mappers.contact_fields_from_xero(row, our_xero_name=link.xero_name) if website_wins else
+                       {name: getattr(contact, name) for name in mappers.contact_fields_from_xero({})})
+        SyncConflict.objects.create(run=self.run_record, kind=RecordKind.CONTACT, local_id=contact.pk,
+                                    kept="website" if website_wins else "xero",
+                                    overwritten={key: str(value) for key, value in overwritten.items()})
+        if website_wins:
+            self.website_won.add(str(link.xero_id))
+        return website_wins
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{field}: {' '.join(problems)}" for field, problems in error.message_dict.items()) \
+            if hasattr(error, "error_dict") else " ".join(error.messages)
+    return str(error)
