@@ -26,6 +26,7 @@ def setup_django(name: str) -> None:
         os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DEBUG", "false")  # no per-query debug bookkeeping in the figures
     import django
 
     django.setup()

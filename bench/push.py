@@ -82,7 +82,8 @@ def main() -> None:
         "orders_per_5000_call_day": int(5000 / per_order), "orders_per_1000_call_day": int(1000 / per_order),
         "baseline_orders_per_5000_call_day": int(5000 * args.orders / baseline),
         "baseline_orders_per_1000_call_day": int(1000 * args.orders / baseline),
-        "xero_holds_contacts_invoices_payments": in_xero, "sync_runs": runs, "our_seconds": round(ours_seconds, 2),
+        "xero_holds_contacts_invoices_payments": in_xero, "sync_runs": runs,
+        "our_seconds_paced_at_60_calls_per_minute": round(ours_seconds, 2),
     }
     report(f"Push {args.orders} new orders (new contact + card receipt each)", [
         ("", "ours", "one call per record"),
