@@ -7,6 +7,7 @@ pauses the organisation until Xero's Retry-After, stored on the connection so ev
 """
 
 import collections
+import dataclasses
 import datetime
 import logging
 import random
@@ -93,3 +94,5 @@ class PacedGateway:
             raise SyncPaused(now + datetime.timedelta(seconds=wait), f"Xero asked to wait {wait:.0f} s.")
         logger.warning("xero 429 (%s): waiting %.1f s before the same request again", limited.problem, wait)
         self._sleep(wait)
+        # The 429 said "0 left"; after Retry-After that is stale, and believing it would wait a whole window.
+        self.gateway.limits = dataclasses.replace(self.gateway.limits, minute_remaining=None)

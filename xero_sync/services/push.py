@@ -460,6 +460,7 @@ class Push:
         link.save(update_fields=["attempts"])
         self.retry[(kind, item.record.pk)] = self.now + backoff_delay(link.attempts)
         self.report.failed[kind] += 1
+        self.report.errors.append(f"{kind} {item.record}: {error} (attempt {link.attempts}, will retry)")
 
     def _links(self, kind: str, local_ids) -> dict[int, XeroLink]:
         local_ids = set(local_ids)
