@@ -1,6 +1,7 @@
 """Django settings. Every value comes through config.env; the defaults run the embedded site."""
 
 from email.utils import getaddresses
+from pathlib import Path
 
 from .env import BASE_DIR, VAR_DIR, env
 
@@ -25,6 +26,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files from the app itself in production (no separate web server needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -73,7 +76,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it, even before collectstatic
 
 # The shop's home currency: the default for new sales.
 SHOP_CURRENCY = env.str("SHOP_CURRENCY", default="NZD").upper()
@@ -178,10 +182,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "xero-sync-daily": {"task": "xero_sync.sync_daily", "schedule": 3600.0},
 }
 
+# One line per event; LOG_FORMAT=json makes each line a JSON object for a log collector.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "formatter": env.str("LOG_FORMAT", default="line")}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# /healthz reports unhealthy when the last successful Xero sync is older than this (a daily run at least).
+HEALTH_MAX_SYNC_AGE_SECONDS = env.int("HEALTH_MAX_SYNC_AGE_SECONDS", default=26 * 3600)
