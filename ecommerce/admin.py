@@ -1,21 +1,72 @@
 """The staff's working surface. Thin: forms validate through the models' clean(), actions call services."""
 
+import csv
+import datetime
+from decimal import Decimal
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, DecimalField, Max, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from . import selectors, services
 from .models import Contact, Invoice, InvoiceLine, Payment, PaymentMethod, Receipt, Sale, SaleLine
 
+COUNTED_INVOICES = ~Q(invoices__status__in=[Invoice.Status.VOIDED, Invoice.Status.DELETED, Invoice.Status.DRAFT])
+
+
+class LifetimeValueFilter(admin.SimpleListFilter):
+    """Segments customers by what Xero has invoiced them, website sales and invoices typed into Xero alike."""
+
+    title = "lifetime invoiced"
+    parameter_name = "lifetime"
+    BANDS = {"none": (None, Decimal("0.01")), "under-100": (Decimal("0.01"), Decimal("100")),
+             "100-500": (Decimal("100"), Decimal("500")), "500-plus": (Decimal("500"), None)}
+
+    def lookups(self, request, model_admin):
+        return [("none", "Nothing invoiced"), ("under-100", "Under 100"), ("100-500", "100 to 500"),
+                ("500-plus", "500 and more")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BANDS:
+            return queryset
+        low, high = self.BANDS[self.value()]
+        if low is not None:
+            queryset = queryset.filter(lifetime_invoiced__gte=low)
+        if high is not None:
+            queryset = queryset.filter(lifetime_invoiced__lt=high)
+        return queryset
+
+
+class LastInvoiceFilter(admin.SimpleListFilter):
+    title = "last invoice"
+    parameter_name = "last_invoice"
+    DAYS = {"30": 30, "90": 90, "365": 365}
+
+    def lookups(self, request, model_admin):
+        return [("30", "In the last 30 days"), ("90", "In the last 90 days"), ("365", "In the last year"),
+                ("lapsed", "More than a year ago")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() in self.DAYS:
+            return queryset.filter(last_invoice_date__gte=today - datetime.timedelta(days=self.DAYS[self.value()]))
+        if self.value() == "lapsed":
+            return queryset.filter(last_invoice_date__lt=today - datetime.timedelta(days=365))
+        return queryset
+
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "email", "phone", "city", "country", "created_at"]
-    list_filter = ["country", "created_at"]
+    list_display = ["display_name", "email", "phone", "city", "lifetime_invoiced", "invoice_count",
+                    "last_invoice_date"]
+    list_filter = [LifetimeValueFilter, LastInvoiceFilter, "country", "created_at"]
     search_fields = ["first_name", "last_name", "company_name", "email", "phone"]
     readonly_fields = ["created_at", "updated_at"]
+    actions = ["export_csv"]
     fieldsets = [
         (None, {"fields": [("first_name", "last_name"), "company_name", "email", "phone"]}),
         (
@@ -25,9 +76,42 @@ class ContactAdmin(admin.ModelAdmin):
         ("Record", {"fields": [("created_at", "updated_at")]}),
     ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        return super().get_queryset(request).annotate(
+            lifetime_invoiced=Coalesce(Sum("invoices__total", filter=COUNTED_INVOICES), Decimal("0.00"),
+                                       output_field=DecimalField(max_digits=14, decimal_places=2)),
+            invoice_count=Count("invoices", filter=COUNTED_INVOICES),
+            last_invoice_date=Max("invoices__date", filter=COUNTED_INVOICES),
+        )
+
     @admin.display(description="Name", ordering="last_name")
     def display_name(self, contact: Contact) -> str:
         return contact.display_name
+
+    @admin.display(description="Lifetime invoiced", ordering="lifetime_invoiced")
+    def lifetime_invoiced(self, contact: Contact):
+        return contact.lifetime_invoiced
+
+    @admin.display(description="Invoices", ordering="invoice_count")
+    def invoice_count(self, contact: Contact):
+        return contact.invoice_count
+
+    @admin.display(description="Last invoice", ordering="last_invoice_date")
+    def last_invoice_date(self, contact: Contact):
+        return contact.last_invoice_date
+
+    @admin.action(description="Export selected as CSV (for a campaign)")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
+        writer = csv.writer(response)
+        writer.writerow(["name", "first_name", "last_name", "company", "email", "phone", "city", "country",
+                         "lifetime_invoiced", "invoices", "last_invoice"])
+        for contact in queryset:
+            writer.writerow([contact.display_name, contact.first_name, contact.last_name, contact.company_name,
+                             contact.email, contact.phone, contact.city, contact.country, contact.lifetime_invoiced,
+                             contact.invoice_count, contact.last_invoice_date or ""])
+        return response
 
 
 @admin.register(PaymentMethod)

@@ -1,13 +1,20 @@
 """The sync's own records in the admin: each record's Xero state (with requeue), runs, the outbox."""
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, UUIDField, Value, When
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from .models import OutboxEntry, SyncRun, XeroLink
-from .services.links import links_requeue
+from ecommerce.admin import ContactAdmin, ReceiptAdmin, SaleAdmin
+from ecommerce.models import Contact, Receipt, Sale
+
+from .models import OutboxEntry, RecordKind, SyncRun, XeroLink
+from .services.connection import connection_current
+from .services.links import link_advice, links_requeue, xero_web_url
+from .services.outbox import outbox_record_many
+from .tasks import sync_now
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change"}
@@ -26,9 +33,9 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(XeroLink)
 class XeroLinkAdmin(ReadOnly):
-    list_display = ["record", "state", "xero_name", "xero_key", "xero_id", "attempts", "last_pushed_at",
-                    "short_error"]
-    list_filter = ["state", "kind"]
+    list_display = ["record", "state", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
+                    "last_pushed_at", "short_error"]
+    list_filter = ["state", "kind", "xero_status"]
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]
     actions = ["requeue"]
     ordering = ["-last_pushed_at", "-id"]
@@ -71,3 +78,150 @@ class SyncRunAdmin(ReadOnly):
 class OutboxEntryAdmin(ReadOnly):
     list_display = ["kind", "local_id", "recorded_at", "not_before"]
     list_filter = ["kind"]
+
+
+# --- Xero state on the shop's own admin pages ----------------------------------------------------------
+
+NOT_ELIGIBLE = "not_eligible"
+PENDING = XeroLink.State.PENDING
+STATE_LABELS = {**dict(XeroLink.State.choices), NOT_ELIGIBLE: "Not for Xero yet"}
+STATE_COLOURS = {"synced": "#1b7f3b", "pending": "#8a6d00", "in_flight": "#8a6d00", "error": "#b00020",
+                 "locked": "#b00020", "conflict": "#b00020", "dead": "#b00020", NOT_ELIGIBLE: "#666"}
+
+
+class XeroStateFilter(admin.SimpleListFilter):
+    title = "Xero"
+    parameter_name = "xero"
+
+    def lookups(self, request, model_admin):
+        return [(state, STATE_LABELS[state]) for state in (
+            "synced", "pending", "error", "locked", "conflict", "dead", NOT_ELIGIBLE)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(xero_state_shown=self.value()) if self.value() else queryset
+
+
+class XeroStateAdminMixin:
+    """Adds to a shop admin: a Xero column and filter, a link into Xero, "Send to Xero now", and the
+    record's Xero state and history on its page."""
+
+    xero_kind: str
+
+    def xero_eligible(self) -> Q:
+        raise NotImplementedError
+
+    def get_queryset(self, request):
+        connection = connection_current()
+        tenant = connection.tenant_id if connection else None
+        links = XeroLink.objects.filter(tenant_id=tenant, kind=self.xero_kind, local_id=OuterRef("pk"))
+        waiting = OutboxEntry.objects.filter(kind=self.xero_kind, local_id=OuterRef("pk"))
+        invoice_id = Value(None, output_field=UUIDField())
+        if self.xero_kind == RecordKind.RECEIPT:  # a payment is seen on its invoice in Xero
+            invoice_id = Subquery(XeroLink.objects.filter(tenant_id=tenant, kind=RecordKind.SALE,
+                                                          local_id=OuterRef("sale_id")).values("xero_id")[:1])
+        return super().get_queryset(request).annotate(
+            xero_link_state=Subquery(links.values("state")[:1]),
+            xero_link_id=Subquery(links.values("xero_id")[:1]),
+            xero_invoice_id=invoice_id,
+            xero_tenant=Value(tenant, output_field=UUIDField()),
+            xero_waiting=Exists(waiting),
+        ).annotate(xero_state_shown=Case(
+            When(xero_link_state__in=["error", "locked", "conflict", "dead"], then=F("xero_link_state")),
+            When(xero_waiting=True, then=Value(PENDING)),
+            When(xero_link_state="in_flight", then=Value(PENDING)),
+            When(xero_link_state__isnull=False, then=F("xero_link_state")),
+            When(self.xero_eligible(), then=Value(PENDING)),
+            default=Value(NOT_ELIGIBLE),
+        ))
+
+    def get_list_display(self, request):
+        return [*super().get_list_display(request), "xero_column"]
+
+    def get_list_filter(self, request):
+        return [*super().get_list_filter(request), XeroStateFilter]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions["send_to_xero_now"] = (XeroStateAdminMixin.send_to_xero_now, "send_to_xero_now",
+                                       "Send to Xero now")
+        return actions
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "xero_panel"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        return [*fieldsets, ("Xero", {"fields": ["xero_panel"]})] if obj else fieldsets
+
+    def _url(self, obj) -> str | None:
+        return xero_web_url(kind=self.xero_kind, xero_id=getattr(obj, "xero_link_id", None),
+                            tenant_id=getattr(obj, "xero_tenant", None), invoice_xero_id=getattr(obj, "xero_invoice_id", None))
+
+    @admin.display(description="Xero", ordering="xero_state_shown")
+    def xero_column(self, obj):
+        state = getattr(obj, "xero_state_shown", NOT_ELIGIBLE)
+        url = self._url(obj)
+        label = format_html('<span class="xero-state xero-{}" style="color:{}">{}</span>', state,
+                            STATE_COLOURS.get(state, "#333"), STATE_LABELS.get(state, state))
+        return format_html('{} <a class="xero-open" href="{}" target="_blank" rel="noopener">open in Xero</a>',
+                           label, url) if url else label
+
+    @admin.display(description="Xero")
+    def xero_panel(self, obj):
+        annotated = self.get_queryset(None).filter(pk=obj.pk).first()
+        if annotated is None or annotated.xero_tenant is None:
+            return "Not connected to Xero."
+        link = XeroLink.objects.filter(tenant_id=annotated.xero_tenant, kind=self.xero_kind, local_id=obj.pk).first()
+        rows = [("State", STATE_LABELS.get(annotated.xero_state_shown, annotated.xero_state_shown))]
+        if link:
+            url = self._url(annotated)
+            rows.append(("Xero id", format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url,
+                                                link.xero_id) if url else (link.xero_id or "-")))
+            if link.xero_name:
+                rows.append(("Name in Xero", link.xero_name))
+            if link.xero_status:
+                rows.append(("Status in Xero", link.xero_status))
+            rows += [("Last pushed", link.last_pushed_at or "-"), ("Last pulled", link.last_pulled_at or "-")]
+            if link.last_error:
+                rows += [("Xero says", link.last_error), ("What to do", link_advice(link))]
+        history = format_html_join("", "<li>{} — {}: {}</li>", (
+            (event.at.strftime("%Y-%m-%d %H:%M"), event.action, event.detail)
+            for event in (link.events.all()[:20] if link else [])))
+        table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html('<table class="xero-panel">{}</table><p><strong>History</strong></p><ul>{}</ul>', table,
+                           history or format_html("<li>{}</li>", "Nothing yet."))
+
+    def send_to_xero_now(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            links_requeue(links=XeroLink.objects.filter(kind=self.xero_kind, local_id__in=ids))
+            outbox_record_many(self.xero_kind, ids)
+        sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
+        self.message_user(request, f"{len(ids)} record(s) will be sent to Xero in a moment (the quiet period is "
+                          "skipped).", messages.SUCCESS)
+
+
+class XeroContactAdmin(XeroStateAdminMixin, ContactAdmin):
+    xero_kind = RecordKind.CONTACT
+
+    def xero_eligible(self) -> Q:
+        return Q(Exists(Sale.objects.filter(contact=OuterRef("pk"), status=Sale.Status.CONFIRMED)))
+
+
+class XeroSaleAdmin(XeroStateAdminMixin, SaleAdmin):
+    xero_kind = RecordKind.SALE
+
+    def xero_eligible(self) -> Q:
+        return Q(status=Sale.Status.CONFIRMED)
+
+
+class XeroReceiptAdmin(XeroStateAdminMixin, ReceiptAdmin):
+    xero_kind = RecordKind.RECEIPT
+
+    def xero_eligible(self) -> Q:
+        return Q(payment_method__xero_config__direction="push")
+
+
+for model, model_admin in ((Contact, XeroContactAdmin), (Sale, XeroSaleAdmin), (Receipt, XeroReceiptAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -300,3 +300,35 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook {self.fingerprint[:10]} at {self.received_at}"
+
+
+class SyncEvent(models.Model):
+    """One step in a record's sync history: pushed, pulled, refused by Xero, conflict... shown on its page."""
+
+    link = models.ForeignKey(XeroLink, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=20)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class PullRetry(models.Model):
+    """A Xero record the pull could not take in. The cursor moved on past it, so it is fetched again by id
+    on every pull until it lands (a fixed contact does not move its invoices' UpdatedDateUTC)."""
+
+    tenant_id = models.UUIDField()
+    entity = models.CharField(max_length=20)
+    xero_id = models.UUIDField()
+    reason = models.TextField()
+    failed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "entity", "xero_id"], name="one_retry_per_record")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.xero_id}: {self.reason}"

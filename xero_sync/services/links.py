@@ -1,5 +1,6 @@
 """Questions and actions about individual records' sync state, for the admin and the command line."""
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -26,3 +27,44 @@ def links_requeue(*, links: QuerySet[XeroLink]) -> int:
         outbox_record(link.kind, link.local_id)
         requeued += 1
     return requeued
+
+
+def xero_web_url(*, kind: str, xero_id, tenant_id, invoice_xero_id=None) -> str | None:
+    """Where staff see the record in Xero: the emulator's own page when running on it, else Xero's."""
+    if not xero_id:
+        return None
+    if settings.XERO_USING_EMULATOR:
+        base = settings.XERO_API_URL.removesuffix("/api.xro/2.0")
+        collection = {"contact": "contacts", "sale": "invoices", "receipt": "payments"}[kind]
+        return f"{base}/_emulator/orgs/{tenant_id}/{collection}/{xero_id}"
+    if kind == "contact":
+        return f"https://go.xero.com/Contacts/View/{xero_id}"
+    # A payment is seen on its invoice in Xero.
+    invoice = xero_id if kind == "sale" else invoice_xero_id
+    return f"https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={invoice}" if invoice else None
+
+
+ADVICE = (
+    ("not mapped to a Xero tax type", "Map the tax code on the Xero settings page, then use “Send to Xero now”."),
+    ("has no account", "Set the default accounts on the Xero settings page, then use “Send to Xero now”."),
+    ("differs from the website", "Check the tax mapping matches the tax rates, then “Send to Xero now”."),
+    ("Waiting for", "It goes by itself once the record it waits for reaches Xero."),
+    ("Gave up after", "Xero kept failing. Check Xero's status page, then use “Send to Xero now”."),
+)
+STATE_ADVICE = {
+    XeroLink.State.LOCKED: "Xero refuses changes to an invoice with payments. Delete the payments in Xero (they "
+                           "can be re-applied), then use “Send to Xero now”; or leave Xero's copy as it is.",
+    XeroLink.State.CONFLICT: "Delete the payment in Xero and use “Send to Xero now”, or change the receipt back.",
+}
+
+
+def link_advice(link: XeroLink) -> str:
+    """What staff can do about a record's current problem, in plain words."""
+    for marker, advice in ADVICE:
+        if marker in link.last_error:
+            return advice
+    if link.state in STATE_ADVICE:
+        return STATE_ADVICE[link.state]
+    if link.state == XeroLink.State.ERROR:
+        return "Correct what Xero says on the record and save it; it is sent again automatically."
+    return ""

@@ -9,7 +9,8 @@ read fails alone, visibly, and the pull goes on.
 
 import datetime
 import logging
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -21,10 +22,13 @@ from ecommerce.models import Contact, Invoice, InvoiceLine, Payment, PaymentMeth
 
 from .. import mappers
 from ..models import (
+    OutboxEntry,
     PaymentMethodConfig,
     PullCursor,
+    PullRetry,
     RecordKind,
     SyncConflict,
+    SyncEvent,
     SyncRun,
     XeroConnection,
     XeroContactIndex,
@@ -60,6 +64,11 @@ class Pull:
         self.report = PullReport()
         self._contact_rows: list[dict] | None = None
         self.seen: dict[str, datetime.datetime] = {}
+        # Records that failed in this run (reported once), and those left over from earlier runs.
+        self.failed_ids: dict[str, dict[str, str]] = defaultdict(dict)
+        self.retrying: dict[str, set[str]] = defaultdict(set)
+        for entity, xero_id in PullRetry.objects.filter(tenant_id=self.tenant_id).values_list("entity", "xero_id"):
+            self.retrying[entity].add(str(xero_id))
         # Contacts whose website version won a conflict in this run's push: their older Xero rows are ignored.
         self.website_won: set[str] = set()
 
@@ -133,15 +142,51 @@ class Pull:
             self.apply_contacts(self.read_contacts())
             self._advance("contacts")
             self._reconcile_customers()
+            self._retry_earlier_failures()
             self.pull_invoices()
             self.pull_payments()
         return self.report
 
-    def _fail(self, kind: str, what: str, error: Exception | str) -> None:
+    def _fail(self, kind: str, what: str, error: Exception | str, *, xero_id=None) -> None:
+        """Report a record that could not be taken in, once per run, and keep it to fetch again next time."""
+        if xero_id is not None:
+            if str(xero_id) in self.failed_ids[kind]:
+                return
+            self.failed_ids[kind][str(xero_id)] = str(error)
+            try:
+                record_id = uuid.UUID(str(xero_id))
+            except ValueError:
+                record_id = None  # an id Xero should never send: nothing to fetch it again by
+            if record_id:
+                PullRetry.objects.update_or_create(tenant_id=self.tenant_id, entity=kind, xero_id=record_id,
+                                                   defaults={"reason": str(error)[:2000]})
         self.report.failed[kind] += 1
         message = f"{kind} {what} from Xero: {error}"
         self.report.errors.append(message)
         logger.warning("xero pull %s", message)
+
+    def _landed(self, kind: str, xero_id) -> None:
+        if str(xero_id) in self.retrying[kind]:
+            PullRetry.objects.filter(tenant_id=self.tenant_id, entity=kind, xero_id=xero_id).delete()
+            self.retrying[kind].discard(str(xero_id))
+
+    def _retry_earlier_failures(self) -> None:
+        """Fetch again, by id, what earlier pulls could not take in (the cursor has moved past them)."""
+        contacts = sorted(self.retrying["contact"] - set(self.failed_ids["contact"]))
+        for start in range(0, len(contacts), IDS_PER_CALL):
+            rows = self.gateway.call("get_contacts", i_ds=contacts[start:start + IDS_PER_CALL],
+                                     include_archived="true").get("Contacts", [])
+            self._index(rows)
+            self.apply_contacts(rows, customers_only=False)
+        invoices = sorted(self.retrying["invoice"] - set(self.failed_ids["invoice"]))
+        for start in range(0, len(invoices), IDS_PER_CALL):
+            # page=1: paged invoice reads carry the line items
+            self._apply_invoices(self.gateway.call("get_invoices", i_ds=invoices[start:start + IDS_PER_CALL],
+                                                   page=1).get("Invoices", []))
+        pulling = self._pull_methods()
+        for payment_id in sorted(self.retrying["payment"] - set(self.failed_ids["payment"])):
+            self._apply_payments(self.gateway.call("get_payment", payment_id=payment_id).get("Payments", []),
+                                 pulling)
 
     # --- Contacts --------------------------------------------------------------------------------------
 
@@ -155,13 +200,16 @@ class Pull:
             link = links.get(str(xero_id))
             if link is None and customers_only and not row.get("IsCustomer"):
                 continue  # only customers become website contacts; the rest stay in the index
+            if str(xero_id) in self.failed_ids["contact"]:
+                continue  # failed already in this run; reported once
             try:
                 contact = self._apply_contact(row, link)
             except (ValidationError, ValueError, KeyError, DatabaseError) as error:
-                self._fail("contact", row.get("Name") or xero_id, _describe(error))
+                self._fail("contact", row.get("Name") or xero_id, _describe(error), xero_id=xero_id)
                 continue
             if contact is not None:
                 found[str(xero_id)] = contact
+                self._landed("contact", xero_id)
         return found
 
     @transaction.atomic
@@ -174,6 +222,13 @@ class Pull:
         elif link.xero_updated_at and updated <= link.xero_updated_at or str(link.xero_id) in self.website_won:
             # Our own write coming back, or older than what we hold: nothing new.
             return Contact.objects.filter(pk=link.local_id).first()
+        elif OutboxEntry.objects.filter(kind=RecordKind.CONTACT, local_id=link.local_id).exists():
+            # Changed here too, and not pushed yet (a pull on its own, e.g. after a webhook): newer wins.
+            contact = Contact.objects.filter(pk=link.local_id).first()
+            if contact is not None and self._resolve_conflict(contact=contact, link=link, row=row, xero_changed=updated):
+                link.xero_updated_at = updated  # decided: the push sends the website's version over it
+                link.save(update_fields=["xero_updated_at"])
+                return contact
         fields = mappers.contact_fields_from_xero(row, our_xero_name=link.xero_name if link.pk else "")
         contact = Contact.objects.filter(pk=link.local_id).first() if link.local_id else None
         if contact is None:
@@ -190,6 +245,7 @@ class Pull:
         if not link.pk:
             link.state = State.SYNCED
         link.save()
+        SyncEvent.objects.create(link=link, action="pulled", detail=f"{row.get('Name')} ({link.xero_status})")
         self.report.pulled["contact"] += 1
         return contact
 
@@ -239,7 +295,7 @@ class Pull:
             tenant_id=self.tenant_id, kind=RecordKind.CONTACT, xero_id__in=xero_ids)}
         contacts = {xero_id: contact for xero_id, contact in (
             (xero_id, Contact.objects.filter(pk=local_id).first()) for xero_id, local_id in links.items()) if contact}
-        missing = sorted(xero_ids - set(contacts))
+        missing = sorted(xero_ids - set(contacts) - set(self.failed_ids["contact"]))
         for start in range(0, len(missing), IDS_PER_CALL):
             rows = self.gateway.call("get_contacts", i_ds=missing[start:start + IDS_PER_CALL],
                                      include_archived="true").get("Contacts", [])
@@ -264,14 +320,19 @@ class Pull:
             try:
                 self._apply_invoice(row, contacts, sale_links.get(str(row.get("InvoiceID"))))
             except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
-                self._fail("invoice", row.get("InvoiceNumber") or row.get("InvoiceID"), _describe(error))
+                self._fail("invoice", row.get("InvoiceNumber") or row.get("InvoiceID"), _describe(error),
+                           xero_id=row.get("InvoiceID"))
+            else:
+                self._landed("invoice", row.get("InvoiceID"))
 
     @transaction.atomic
     def _apply_invoice(self, row: dict, contacts: dict[str, Contact], sale_link: XeroLink | None) -> None:
         fields, lines = mappers.invoice_fields_from_xero(row)
-        contact = contacts.get(str((row.get("Contact") or {}).get("ContactID")))
+        contact_id = str((row.get("Contact") or {}).get("ContactID"))
+        contact = contacts.get(contact_id)
         if contact is None:
-            raise ValueError("its contact is not in Xero's answer, so the invoice cannot be placed")
+            reason = self.failed_ids["contact"].get(contact_id, "Xero did not return it")
+            raise ValueError(f"its contact could not be brought in ({reason}); it is tried again at the next pull")
         sale = Sale.objects.filter(pk=sale_link.local_id).first() if sale_link else (
             Sale.objects.filter(number=fields["number"]).first() if fields["number"] else None)
         invoice = Invoice.objects.filter(xero_id=row["InvoiceID"]).first() or Invoice(xero_id=row["InvoiceID"])
@@ -287,13 +348,19 @@ class Pull:
             sale_link.xero_status = fields["status"]
             sale_link.last_pulled_at = timezone.now()
             sale_link.save(update_fields=["xero_status", "last_pulled_at"])
+            SyncEvent.objects.create(link=sale_link, action="pulled",
+                                     detail=f"Xero holds it {fields['status']}, {fields['amount_due']} due")
         self.report.pulled["invoice"] += 1
 
     # --- Payments --------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _pull_methods() -> dict[str, int]:
+        return dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PULL)
+                    .exclude(xero_account_code="").values_list("xero_account_code", "payment_method_id"))
+
     def pull_payments(self) -> None:
-        pulling = dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PULL)
-                       .exclude(xero_account_code="").values_list("xero_account_code", "payment_method_id"))
+        pulling = self._pull_methods()
         for rows in self._pages("get_payments", "Payments", "payments"):
             self._apply_payments(rows, pulling)
 
@@ -320,7 +387,10 @@ class Pull:
             try:
                 self._apply_payment(row, invoices, methods[pulling[row["Account"]["Code"]]])
             except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
-                self._fail("payment", row.get("Reference") or row.get("PaymentID"), _describe(error))
+                self._fail("payment", row.get("Reference") or row.get("PaymentID"), _describe(error),
+                           xero_id=row.get("PaymentID"))
+            else:
+                self._landed("payment", row.get("PaymentID"))
 
     @transaction.atomic
     def _apply_payment(self, row: dict, invoices: dict[str, Invoice], method: PaymentMethod) -> None:
@@ -340,18 +410,24 @@ class Pull:
     # --- Conflicts (called by the push before it overwrites a contact) -----------------------------------
 
     def contact_conflict(self, *, contact: Contact, link: XeroLink) -> bool:
-        """Was this contact changed in Xero since our last sync as well as on the website? Keep the newer
-        change; log the other. Returns True when the website's version is to be pushed."""
+        """Called by the push before it overwrites a contact in Xero: if Xero changed it too since our last
+        sync, keep the newer change and log the other. Returns True when the website's version goes."""
         row = next((row for row in self.read_contacts() if str(row.get("ContactID")) == str(link.xero_id)), None)
         xero_changed = mappers.parse_xero_datetime(row.get("UpdatedDateUTC")) if row else None
         if row is None or not link.xero_updated_at or xero_changed is None or xero_changed <= link.xero_updated_at:
             return True
+        return self._resolve_conflict(contact=contact, link=link, row=row, xero_changed=xero_changed)
+
+    def _resolve_conflict(self, *, contact: Contact, link: XeroLink, row: dict,
+                          xero_changed: datetime.datetime) -> bool:
         website_wins = contact.updated_at >= xero_changed
         overwritten = (mappers.contact_fields_from_xero(row, our_xero_name=link.xero_name) if website_wins else
                        {name: getattr(contact, name) for name in mappers.contact_fields_from_xero({})})
         SyncConflict.objects.create(run=self.run_record, kind=RecordKind.CONTACT, local_id=contact.pk,
                                     kept="website" if website_wins else "xero",
                                     overwritten={key: str(value) for key, value in overwritten.items()})
+        SyncEvent.objects.create(link=link, action="conflict", detail=(
+            f"Changed on both sides; kept the {'website' if website_wins else 'Xero'} version (the newer)."))
         if website_wins:
             self.website_won.add(str(link.xero_id))
         return website_wins

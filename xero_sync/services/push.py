@@ -33,6 +33,7 @@ from ..models import (
     OutboxEntry,
     PaymentMethodConfig,
     RecordKind,
+    SyncEvent,
     TaxMapping,
     XeroConnection,
     XeroContactIndex,
@@ -429,6 +430,9 @@ class Push:
             link.in_flight_since = None
             link.last_pushed_at = timezone.now()
         link.save()
+        if counted or error:
+            SyncEvent.objects.create(link=link, action="pushed" if state == State.SYNCED else state,
+                                     detail=error or f"Xero id {link.xero_id}")
         self.settled.add((kind, link.local_id))
         if counted:
             (self.report.pushed if state == State.SYNCED else self.report.failed)[kind] += 1
