@@ -92,6 +92,7 @@ class SyncSettings(models.Model):
     )
     default_sales_account_code = models.CharField(max_length=50, blank=True)
     shipping_account_code = models.CharField(max_length=50, blank=True)
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from .models import SyncRun
 from .services.connection import connection_current
 from .services.leases import lease_holder
+from .services.notify import digest_send
 from .services.sync import TASK_SOFT_TIME_LIMIT, TASK_TIME_LIMIT, sync_lease_name, sync_run
 
 LIMITS = {"soft_time_limit": TASK_SOFT_TIME_LIMIT, "time_limit": TASK_TIME_LIMIT, "ignore_result": True}
@@ -48,3 +49,9 @@ def sync_daily() -> int | None:
         return None
     run = sync_run(trigger=SyncRun.Trigger.DAILY, force=True)
     return run.pk if run else None
+
+
+@shared_task(name="xero_sync.notify_digest", **LIMITS)
+def notify_digest() -> str | None:
+    """Hourly: one mail to ADMINS about records given up on and daily limits reached, if any."""
+    return digest_send()

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 
 from ecommerce.models import PaymentMethod, SaleLine
 
+from . import selectors
+from .charts import bar_chart
 from .errors import XeroError
 from .forms import PaymentMethodConfigForm, SyncSettingsForm, TaxMappingForm, TenantChoiceForm
 from .models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
@@ -26,7 +28,7 @@ from .services.connection import (
     disconnect,
 )
 from .services.links import links_with_problems
-from .services.outbox import outbox_backlog
+from .services.outbox import outbox_backlog, outbox_due_at
 from .tasks import sync_now
 
 
@@ -131,12 +133,18 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             return redirect("xero_sync:settings")
     if section:
         messages.error(request, "Nothing was saved: please correct the errors below.")
+    series = selectors.daily_series()
 
     return _page(
         request, "xero_sync/settings.html", "Xero settings",
         connection=connection, sync_form=sync_form, method_forms=method_forms, tax_forms=tax_forms,
         chart_known=bool(connection and connection.chart_fetched_at),
         runs=SyncRun.objects.all()[:10], problems=links_with_problems()[:20], backlog=outbox_backlog(),
+        next_run=outbox_due_at(debounce_seconds=current.debounce_seconds, max_wait_seconds=current.max_wait_seconds)
+        if current.auto_sync else None,
+        calls_today=selectors.calls_today(),
+        charts=[bar_chart(series["synced"], title="Records synced per day, last 30 days", colour="#1b7f3b"),
+                bar_chart(series["failed"], title="Errors per day, last 30 days", colour="#b00020")],
     )
 
 

@@ -55,8 +55,9 @@ class PullReport:
 
 class Pull:
     def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, run: SyncRun | None = None,
-                 full: bool = False):
+                 full: bool = False, progress=None):
         self.connection = connection
+        self.progress = progress or (lambda what, done, total: None)
         self.tenant_id = connection.tenant_id
         self.gateway = gateway
         self.run_record = run
@@ -91,6 +92,7 @@ class Pull:
                 kwargs["if_modified_since"] = since
             rows = self.gateway.call(operation, **kwargs).get(body_key, [])
             yield rows
+            self.progress(f"{entity} read", (page - 1) * PAGE_SIZE + len(rows), None)
             stamps = [mappers.parse_xero_datetime(row["UpdatedDateUTC"]) for row in rows
                       if isinstance(row.get("UpdatedDateUTC"), str) and mappers.MS_DATE.fullmatch(row["UpdatedDateUTC"])]
             if stamps:

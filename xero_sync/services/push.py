@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -63,6 +64,10 @@ RETRY_MARKERS = ("Invoice # must be unique", "is already assigned to another con
 State = XeroLink.State
 
 
+# Told how far a long run has got: (what, done, total or None when unknown). The command draws a bar.
+Progress = Callable[[str, int, int | None], None]
+
+
 class _StopPushing(Exception):
     """Xero is unreachable; the rest waits for the next run."""
 
@@ -92,9 +97,10 @@ class _Item:
 
 
 class Push:
-    def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, pull: "Pull", cutoff_id: int,
-                 deadline: float):
+    def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, pull: Pull, cutoff_id: int,
+                 deadline: float, progress: Progress | None = None):
         self.connection = connection
+        self.progress = progress or (lambda what, done, total: None)
         self.pull = pull
         self.tenant_id = connection.tenant_id
         self.gateway = gateway
@@ -375,6 +381,7 @@ class Push:
             for position, item in enumerate(batch):
                 element = elements[position] if position < len(elements) else {}
                 self._record_result(kind, item, element, id_key)
+            self.progress(f"{kind}s pushed", start + len(batch), len(items))
 
     def _idempotency_key(self, kind: str, operation: str, batch: list[_Item]) -> str:
         # Same content and same outbox rows -> same key, so Xero replays a retried batch; a later edit

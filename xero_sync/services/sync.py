@@ -21,7 +21,7 @@ from .connection import connection_current, connection_gateway
 from .leases import lease_acquire, lease_release, new_owner
 from .outbox import outbox_due_at
 from .pull import Pull
-from .push import Push
+from .push import Progress, Push
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def sync_is_due(now: datetime.datetime | None = None) -> bool:
 
 
 def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool = True, full: bool = False,
-             budget_seconds: float = RUN_BUDGET_SECONDS) -> SyncRun | None:
+             budget_seconds: float = RUN_BUDGET_SECONDS, progress: Progress | None = None) -> SyncRun | None:
     """Run a sync if one is due (or `force`), unless another worker is already talking to Xero.
 
     Returns the run, or None when nothing ran (not due, not connected, paused, or someone else's turn).
@@ -65,12 +65,12 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
     run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
     gateway = PacedGateway(connection_gateway(connection), connection)
     more_to_do = False
-    puller = Pull(connection=connection, gateway=gateway, run=run, full=full)
+    puller = Pull(connection=connection, gateway=gateway, run=run, full=full, progress=progress)
     try:
         if push:
             cutoff = OutboxEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
             report = Push(connection=connection, gateway=gateway, pull=puller, cutoff_id=cutoff,
-                          deadline=time.monotonic() + budget_seconds).run()
+                          deadline=time.monotonic() + budget_seconds, progress=progress).run()
             run.pushed, run.failed, run.errors = dict(report.pushed), dict(report.failed), report.errors[:200]
             more_to_do = report.more_to_do
         if pull:

@@ -30,6 +30,29 @@ def _tax_pair(value: str) -> tuple[str, str]:
     return code, tax_type
 
 
+class ProgressBar:
+    """`what  [#####-----] 1,200/5,000  ETA 0:02:10` redrawn in place; counts alone when the total is unknown."""
+
+    WIDTH = 30
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.started: dict[str, float] = {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        started = self.started.setdefault(what, time.monotonic())
+        elapsed = max(time.monotonic() - started, 1e-6)
+        if total:
+            filled = int(self.WIDTH * done / total)
+            remaining = (total - done) * elapsed / max(done, 1)
+            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+            line = f"{what:<18} [{'#' * filled}{'-' * (self.WIDTH - filled)}] {done:,}/{total:,}  ETA {eta}"
+        else:
+            line = f"{what:<18} {done:,} so far ({done / elapsed:,.0f}/s)"
+        self.stream.write(f"\r{line}", ending="\n" if total and done >= total else "")
+        self.stream.flush()
+
+
 class Command(BaseCommand):
     help = "Configure and inspect the Xero connection and sync from the command line."
 
@@ -119,8 +142,11 @@ class Command(BaseCommand):
 
     def _run(self, *, push_only: bool, pull_only: bool, full: bool, **options):
         connection = connection_current()
+        bar = ProgressBar(self.stderr)
         run = sync_run(trigger=SyncRun.Trigger.COMMAND, force=True, push=not pull_only, pull=not push_only,
-                       full=full)
+                       full=full, progress=bar)
+        if bar.started:
+            self.stderr.write("")  # end the last redrawn line
         if run is None:
             if connection is None:
                 raise CommandError("Not connected to Xero: run `manage.py xero_sync connect` first.")

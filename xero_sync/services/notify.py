@@ -1,0 +1,44 @@
+"""The digest to ADMINS: what went wrong with the sync since the last one, in one mail, not one per record.
+
+(A connection that needs reconnecting is mailed at once, by services.connection: nothing syncs until
+someone acts.)
+"""
+
+import datetime
+
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import SyncEvent, SyncRun, SyncSettings, XeroLink
+from .configuration import sync_settings
+
+
+@transaction.atomic
+def digest_send() -> str | None:
+    """Mail ADMINS about records given up on and daily limits reached since the last digest; returns the
+    subject, or None when there was nothing to tell."""
+    current = SyncSettings.objects.select_for_update().get(pk=sync_settings().pk)
+    now = timezone.now()
+    since = current.last_digest_at or now - datetime.timedelta(hours=1)
+    given_up = list(SyncEvent.objects.filter(action=XeroLink.State.DEAD, at__gt=since).select_related("link"))
+    paused = list(SyncRun.objects.filter(status=SyncRun.Status.PAUSED, started_at__gt=since))
+    current.last_digest_at = now
+    current.save(update_fields=["last_digest_at"])
+    if not given_up and not paused:
+        return None
+    parts = []
+    if given_up:
+        parts.append(f"{len(given_up)} record(s) gave up")
+    if paused:
+        parts.append("the daily call limit was reached")
+    subject = "Xero sync: " + " and ".join(parts)
+    lines = [f"Since {since:%Y-%m-%d %H:%M} UTC:", ""]
+    if paused:
+        lines += [f"- Xero's daily call limit stopped the sync {len(paused)} time(s); it resumes by itself.", ""]
+    for event in given_up[:100]:
+        lines.append(f"- {event.link.get_kind_display()} {event.link.xero_key or event.link.local_id}: {event.detail}")
+    if given_up:
+        lines += ["", "Send them again from the admin: Xero links, filter 'Gave up', action 'Send to Xero again'."]
+    transaction.on_commit(lambda: mail_admins(subject, "\n".join(lines)), robust=True)
+    return subject
