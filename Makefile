@@ -32,6 +32,11 @@ check: install
 # Prints each benchmark's table and JSON (see the README's "Benchmarks" section).
 bench: install
 	$(BIN)/python bench/push.py --orders 1000
+	$(BIN)/python bench/coalescing.py --edits 100
+	$(BIN)/python bench/backfill.py --sizes 5000 20000
+	$(BIN)/python bench/admin_overhead.py --saves 200
+	$(BIN)/python bench/pull.py --invoices 10000
+	$(BIN)/python bench/drain.py --orders 2000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

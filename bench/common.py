@@ -83,3 +83,59 @@ def report(title: str, rows: list[tuple], figures: dict) -> None:
         print(f"  {str(label).ljust(width)}  " + "  ".join(str(value) for value in values))
     print(json.dumps({"benchmark": title, "machine": machine(), "date": f"{datetime.now(UTC):%Y-%m-%d}",
                       **figures}))
+
+
+def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
+    """`count` orders (a new contact, a confirmed two-line sale, a card receipt each), written in bulk as an
+    importer would, and recorded for Xero with outbox_record_many (bulk writes send no signals)."""
+    import datetime
+    from decimal import Decimal
+
+    from django.db import transaction
+    from django.db.models import F
+    from django.utils import timezone
+
+    from ecommerce.models import Contact, NumberSequence, PaymentMethod, Receipt, Sale, SaleLine
+    from xero_sync.models import RecordKind
+    from xero_sync.services.outbox import outbox_record_many
+
+    card = PaymentMethod.objects.get(code="card")
+    today = timezone.localdate()
+    with transaction.atomic():
+        NumberSequence.objects.get_or_create(name="sale")
+        first = NumberSequence.objects.get(name="sale").last_value
+        NumberSequence.objects.filter(name="sale").update(last_value=F("last_value") + count)
+        contacts = Contact.objects.bulk_create(
+            Contact(first_name="Customer", last_name=f"No {start + i}", email=f"c{start + i}@example.com")
+            for i in range(count))
+        sales = Sale.objects.bulk_create(
+            Sale(number=f"S-{first + i + 1:06d}", contact=contact, status=Sale.Status.CONFIRMED,
+                 date=today - datetime.timedelta(days=(i * days_back) // max(count, 1)), currency="NZD",
+                 line_amount_type="inclusive")
+            for i, contact in enumerate(contacts))
+        SaleLine.objects.bulk_create(
+            line for sale in sales for line in (
+                SaleLine(sale=sale, position=1, description="Merino beanie", quantity=Decimal("2"),
+                         unit_amount=Decimal("39.95"), tax_rate=Decimal("15"), tax_code="GST"),
+                SaleLine(sale=sale, position=2, kind="shipping", description="Courier", quantity=Decimal("1"),
+                         unit_amount=Decimal("8.50"), tax_rate=Decimal("15"), tax_code="GST")))
+        receipts = Receipt.objects.bulk_create(
+            Receipt(sale=sale, payment_method=card, amount=Decimal("88.40"), date=sale.date,
+                    reference=f"ch_{sale.pk}") for sale in sales)
+        outbox_record_many(RecordKind.CONTACT, [contact.pk for contact in contacts])
+        outbox_record_many(RecordKind.SALE, [sale.pk for sale in sales])
+        outbox_record_many(RecordKind.RECEIPT, [receipt.pk for receipt in receipts])
+
+
+def push_everything(**sync_options) -> int:
+    """Run syncs until nothing is left to push (a run stops at its time budget); returns the runs."""
+    from xero_sync.models import OutboxEntry
+    from xero_sync.services.sync import sync_run
+
+    runs = 0
+    while OutboxEntry.objects.exists():
+        run = sync_run(trigger="command", force=True, pull=False, **sync_options)
+        runs += 1
+        if run is None or runs > 10_000:
+            raise RuntimeError("the push stopped making progress")
+    return runs

@@ -56,3 +56,11 @@ def connect_receivers() -> None:
         post_init.connect(remember_loaded_values, sender=model, dispatch_uid=f"xero-loaded-{model.__name__}")
         post_save.connect(record_change, sender=model, dispatch_uid=f"xero-record-{model.__name__}")
     post_delete.connect(record_line_removed, sender=SaleLine, dispatch_uid="xero-line-removed")
+
+
+def disconnect_receivers() -> None:
+    """Stop recording (benchmarks measure what recording costs against this)."""
+    for model in XERO_FIELDS:
+        post_init.disconnect(sender=model, dispatch_uid=f"xero-loaded-{model.__name__}")
+        post_save.disconnect(sender=model, dispatch_uid=f"xero-record-{model.__name__}")
+    post_delete.disconnect(sender=SaleLine, dispatch_uid="xero-line-removed")

@@ -33,7 +33,7 @@ from xero_sync.models import (
     XeroLink,
 )
 from xero_sync.services import configuration
-from xero_sync.services.pull import OVERLAP, PAGE_SIZE, Pull
+from xero_sync.services.pull import PAGE_SIZE, Pull
 from xero_sync.services.sync import sync_run
 
 pytestmark = pytest.mark.django_db
@@ -434,7 +434,7 @@ def test_an_idle_pull_makes_three_calls_each_from_its_watermark(xero_connected, 
     run = pull()
 
     # then it asks for contacts, invoices and payments once each, only for what changed since the newest
-    # UpdatedDateUTC it received of each (less a few seconds of overlap)
+    # UpdatedDateUTC it received of each, to the second (Xero's If-Modified-Since is "at or after")
     assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/Payments")]
     assert run.calls == 3
     newest = {
@@ -445,9 +445,9 @@ def test_an_idle_pull_makes_three_calls_each_from_its_watermark(xero_connected, 
     for call in xero_site.calls:
         endpoint = call["path"].rsplit("/", 1)[1]
         since = parse_http_datetime(call["headers"]["if-modified-since"])
-        assert newest[endpoint] - OVERLAP - datetime.timedelta(seconds=1) <= since <= newest[endpoint], endpoint
+        assert since == newest[endpoint].replace(microsecond=0), endpoint
         assert (call["query"]["order"], call["query"]["pageSize"]) == ("UpdatedDateUTC ASC", str(PAGE_SIZE))
-    # and re-reading the overlap applies nothing again
+    # and re-reading that second applies nothing again
     assert run.pulled == {}
 
 

@@ -1,7 +1,7 @@
 """Pulling what changed in Xero: customer contacts, every sales invoice, payments into pull accounts.
 
 Each kind is read with If-Modified-Since from its cursor (the newest UpdatedDateUTC actually received,
-less a small overlap), oldest first, 1,000 to a page, and the cursor is saved after every page: an idle
+to the second), oldest first, 1,000 to a page, and the cursor is saved after every page: an idle
 pull costs one call per kind, and a crash mid-pull resumes where it stopped. What the pull writes is
 not recorded in the outbox, so nothing it brings in is pushed back. A record Xero sends that we cannot
 read fails alone, visibly, and the pull goes on.
@@ -40,7 +40,6 @@ from .outbox import outbox_suppressed
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
-OVERLAP = datetime.timedelta(seconds=5)
 IDS_PER_CALL = 40  # Xero's URLs give out at about 52 GUIDs
 CUSTOMER_RECONCILE_EVERY = datetime.timedelta(days=7)
 State = XeroLink.State
@@ -84,7 +83,9 @@ class Pull:
         once the caller has handled it (a crash re-reads at most that page); without, the newest stamp
         seen is kept in self.seen[entity] for the caller to commit when it has applied everything."""
         cursor = self._cursor(entity)
-        since = None if self.full or cursor.watermark is None else cursor.watermark - OVERLAP
+        # Xero's If-Modified-Since is "at or after", to the second: from the watermark's own second, so a
+        # record stamped in that second after our last read is not missed, and little else is read again.
+        since = None if self.full or cursor.watermark is None else cursor.watermark.replace(microsecond=0)
         page = 1
         while True:
             kwargs = {"page": page, "page_size": PAGE_SIZE, "order": "UpdatedDateUTC ASC", **params}

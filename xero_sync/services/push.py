@@ -48,6 +48,8 @@ from .pull import Pull
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
+# Records handled together from the outbox: 30 full batches, and the memory of a run stays that of one chunk.
+CHUNK_RECORDS = 1500
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
@@ -118,21 +120,34 @@ class Push:
     # --- The run --------------------------------------------------------------------------------------
 
     def run(self) -> PushReport:
-        rows = outbox_due_entries(cutoff_id=self.cutoff_id, now=self.now).values("kind", "local_id").annotate(
-            newest=Max("id"))
-        changed: dict[str, set[int]] = defaultdict(set)
-        for row in rows:
-            changed[row["kind"]].add(row["local_id"])
-            self.entry_ids[(row["kind"], row["local_id"])] = row["newest"]
-        if not self.entry_ids:
-            return self.report
+        """Push what the outbox holds, oldest changes first, a chunk of records at a time so a backfill of
+        any size needs the memory of one chunk."""
+        rows = (outbox_due_entries(cutoff_id=self.cutoff_id, now=self.now).values("kind", "local_id")
+                .annotate(newest=Max("id")).order_by("newest").values_list("kind", "local_id", "newest"))
         settings_row = sync_settings()
         self.sales_account = settings_row.default_sales_account_code
         self.shipping_account = settings_row.shipping_account_code or self.sales_account
         self.tax_types = dict(TaxMapping.objects.values_list("tax_code", "xero_tax_type"))
         self.tax_rates = {rate["TaxType"]: Decimal(rate["EffectiveRate"]) for rate in self.connection.tax_rates_cache
                           if rate.get("EffectiveRate") not in (None, "", "None")}
+        chunk: list[tuple[str, int, int]] = []
+        for row in rows.iterator(chunk_size=CHUNK_RECORDS):
+            chunk.append(row)
+            if len(chunk) == CHUNK_RECORDS:
+                if not self._push_chunk(chunk):
+                    return self.report
+                chunk = []
+        if chunk:
+            self._push_chunk(chunk)
+        return self.report
 
+    def _push_chunk(self, rows: list[tuple[str, int, int]]) -> bool:
+        """Push one chunk end to end (contacts, invoices, payments); False when the run must stop."""
+        self.entry_ids = {(kind, local_id): newest for kind, local_id, newest in rows}
+        self.retry, self.unfinished, self.settled = {}, set(), set()
+        changed: dict[str, set[int]] = defaultdict(set)
+        for kind, local_id, _ in rows:
+            changed[kind].add(local_id)
         receipts = self._push_receipts_wanted(changed[RecordKind.RECEIPT])
         sale_links = self._links(RecordKind.SALE, {receipt.sale_id for receipt in receipts})
         sale_ids = changed[RecordKind.SALE] | {r.sale_id for r in receipts if not sale_links[r.sale_id].xero_id}
@@ -149,7 +164,7 @@ class Push:
         except _StopPushing:
             self.stopped = True
         self._settle_outbox()
-        return self.report
+        return not (self.stopped or self.report.more_to_do)
 
     def _time_is_up(self) -> bool:
         return time.monotonic() > self.deadline
@@ -378,9 +393,10 @@ class Push:
                     self._settle(item, State.ERROR, error=str(error))
                 continue
             elements = answer.get(body_key, [])
-            for position, item in enumerate(batch):
-                element = elements[position] if position < len(elements) else {}
-                self._record_result(kind, item, element, id_key)
+            with transaction.atomic():  # the batch's results land together (and with one commit, not fifty)
+                for position, item in enumerate(batch):
+                    element = elements[position] if position < len(elements) else {}
+                    self._record_result(kind, item, element, id_key)
             self.progress(f"{kind}s pushed", start + len(batch), len(items))
 
     def _idempotency_key(self, kind: str, operation: str, batch: list[_Item]) -> str:
