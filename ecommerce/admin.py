@@ -283,7 +283,8 @@ class ReceiptAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Invoices and payments mirror Xero: staff read them here and change them in Xero."""
+    """Records staff read but never edit here, such as invoices and payments, which mirror Xero (they are
+    changed there)."""
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from ecommerce.admin import ContactAdmin, ReceiptAdmin, SaleAdmin
+from ecommerce.admin import ContactAdmin, ReadOnlyAdmin, ReceiptAdmin, SaleAdmin
 from ecommerce.models import Contact, Receipt, Sale
 
 from .models import OutboxEntry, RecordKind, SyncRun, XeroLink
@@ -20,19 +20,8 @@ LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecomm
                "receipt": "admin:ecommerce_receipt_change"}
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(XeroLink)
-class XeroLinkAdmin(ReadOnly):
+class XeroLinkAdmin(ReadOnlyAdmin):
     list_display = ["record", "state", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
                     "last_pushed_at", "short_error"]
     list_filter = ["state", "kind", "xero_status"]
@@ -64,7 +53,7 @@ class XeroLinkAdmin(ReadOnly):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnly):
+class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "trigger", "status", "pushed", "pulled", "failed", "calls", "duration"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "started_at"
@@ -75,7 +64,7 @@ class SyncRunAdmin(ReadOnly):
 
 
 @admin.register(OutboxEntry)
-class OutboxEntryAdmin(ReadOnly):
+class OutboxEntryAdmin(ReadOnlyAdmin):
     list_display = ["kind", "local_id", "recorded_at", "not_before"]
     list_filter = ["kind"]
 
