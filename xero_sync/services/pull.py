@@ -54,8 +54,9 @@ class PullReport:
 
 class Pull:
     def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, run: SyncRun | None = None,
-                 full: bool = False, progress=None):
+                 full: bool = False, progress=None, keep_contact_rows: bool = True):
         self.connection = connection
+        self.keep_contact_rows = keep_contact_rows
         self.progress = progress or (lambda what, done, total: None)
         self.tenant_id = connection.tenant_id
         self.gateway = gateway
@@ -112,14 +113,19 @@ class Pull:
 
     def read_contacts(self) -> list[dict]:
         """Every contact changed in Xero since last time (one call when idle), into the contact index.
-        Done once per run; the push reads the index to match and name new contacts."""
+        Done once per run; the push reads the index to match and name new contacts.
+
+        In a run that pulls, the rows are kept for the pull to apply, and the cursor moves once they are
+        applied (run()). In a push-only run they only feed the index, page by page under a cursor of the
+        index's own, so the pull's cursor still has them to apply later and memory stays that of a page."""
         if self._contact_rows is None:
             self._contact_rows = []
-            # The cursor moves only once these are applied (run()): a push-only run reads them for the
-            # index, and the next full run still applies them.
-            for rows in self._pages("get_contacts", "Contacts", "contacts", advance=False, include_archived="true"):
+            entity = "contacts" if self.keep_contact_rows else "contact-index"
+            for rows in self._pages("get_contacts", "Contacts", entity, advance=not self.keep_contact_rows,
+                                    include_archived="true"):
                 self._index(rows)
-                self._contact_rows += rows
+                if self.keep_contact_rows:
+                    self._contact_rows += rows
         return self._contact_rows
 
     def _index(self, rows: list[dict]) -> None:

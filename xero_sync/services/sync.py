@@ -65,7 +65,8 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
     run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
     gateway = PacedGateway(connection_gateway(connection), connection)
     more_to_do = False
-    puller = Pull(connection=connection, gateway=gateway, run=run, full=full, progress=progress)
+    puller = Pull(connection=connection, gateway=gateway, run=run, full=full, progress=progress,
+                  keep_contact_rows=pull)
     try:
         if push:
             cutoff = OutboxEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
