@@ -5,7 +5,9 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, UUIDField, Value, When
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from ecommerce.admin import ContactAdmin, ReadOnlyAdmin, ReceiptAdmin, SaleAdmin
 from ecommerce.models import Contact, Receipt, Sale
@@ -78,6 +80,11 @@ STATE_COLOURS = {"synced": "#1b7f3b", "pending": "#8a6d00", "in_flight": "#8a6d0
                  "locked": "#b00020", "conflict": "#b00020", "dead": "#b00020", NOT_ELIGIBLE: "#666"}
 
 
+def _local(moment) -> str:
+    """A time as the rest of the admin shows it: in the shop's time zone."""
+    return date_format(localtime(moment), "DATETIME_FORMAT") if moment else "-"
+
+
 class XeroStateFilter(admin.SimpleListFilter):
     title = "Xero"
     parameter_name = "xero"
@@ -113,9 +120,11 @@ class XeroStateAdminMixin:
             xero_link_id=Subquery(links.values("xero_id")[:1]),
             xero_invoice_id=invoice_id,
             xero_tenant=Value(tenant, output_field=UUIDField()),
+            xero_link_error=Subquery(links.values("last_error")[:1]),
             xero_waiting=Exists(waiting),
         ).annotate(xero_state_shown=Case(
             When(xero_link_state__in=["error", "locked", "conflict", "dead"], then=F("xero_link_state")),
+            When(Q(xero_link_state__isnull=True) & ~self.xero_eligible(), then=Value(NOT_ELIGIBLE)),
             When(xero_waiting=True, then=Value(PENDING)),
             When(xero_link_state="in_flight", then=Value(PENDING)),
             When(xero_link_state__isnull=False, then=F("xero_link_state")),
@@ -152,6 +161,10 @@ class XeroStateAdminMixin:
         url = self._url(obj)
         label = format_html('<span class="xero-state xero-{}" style="color:{}">{}</span>', state,
                             STATE_COLOURS.get(state, "#333"), STATE_LABELS.get(state, state))
+        if state in ("error", "locked", "conflict", "dead") and getattr(obj, "xero_link_error", ""):
+            words = obj.xero_link_error
+            label = format_html('{}<br><small class="xero-error">{}</small>', label,
+                                words if len(words) <= 140 else words[:139] + "…")
         return format_html('{} <a class="xero-open" href="{}" target="_blank" rel="noopener">open in Xero</a>',
                            label, url) if url else label
 
@@ -170,11 +183,11 @@ class XeroStateAdminMixin:
                 rows.append(("Name in Xero", link.xero_name))
             if link.xero_status:
                 rows.append(("Status in Xero", link.xero_status))
-            rows += [("Last pushed", link.last_pushed_at or "-"), ("Last pulled", link.last_pulled_at or "-")]
+            rows += [("Last pushed", _local(link.last_pushed_at)), ("Last pulled", _local(link.last_pulled_at))]
             if link.last_error:
                 rows += [("Xero says", link.last_error), ("What to do", link_advice(link))]
         history = format_html_join("", "<li>{} — {}: {}</li>", (
-            (event.at.strftime("%Y-%m-%d %H:%M"), event.action, event.detail)
+            (_local(event.at), event.action, event.detail)
             for event in (link.events.all()[:20] if link else [])))
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         return format_html('<table class="xero-panel">{}</table><p><strong>History</strong></p><ul>{}</ul>', table,

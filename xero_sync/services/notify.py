@@ -22,7 +22,7 @@ def digest_send() -> str | None:
     now = timezone.now()
     since = current.last_digest_at or now - datetime.timedelta(hours=1)
     given_up = list(SyncEvent.objects.filter(action=XeroLink.State.DEAD, at__gt=since).select_related("link"))
-    paused = list(SyncRun.objects.filter(status=SyncRun.Status.PAUSED, started_at__gt=since))
+    paused = list(SyncRun.objects.filter(status=SyncRun.Status.PAUSED, finished_at__gt=since))
     current.last_digest_at = now
     current.save(update_fields=["last_digest_at"])
     if not given_up and not paused:

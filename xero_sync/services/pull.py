@@ -92,9 +92,13 @@ class Pull:
             kwargs = {"page": page, "page_size": PAGE_SIZE, "order": "UpdatedDateUTC ASC", **params}
             if since is not None:
                 kwargs["if_modified_since"] = since
-            rows = self.gateway.call(operation, **kwargs).get(body_key, [])
+            if page == 1:
+                self.progress(f"{entity} read", 0, None)
+            answer = self.gateway.call(operation, **kwargs)
+            rows = answer.get(body_key, [])
             yield rows
-            self.progress(f"{entity} read", (page - 1) * PAGE_SIZE + len(rows), None)
+            total = (answer.get("pagination") or {}).get("itemCount")
+            self.progress(f"{entity} read", (page - 1) * PAGE_SIZE + len(rows), total)
             stamps = [mappers.parse_xero_datetime(row["UpdatedDateUTC"]) for row in rows
                       if isinstance(row.get("UpdatedDateUTC"), str) and mappers.MS_DATE.fullmatch(row["UpdatedDateUTC"])]
             if stamps:

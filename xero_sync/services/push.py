@@ -373,6 +373,8 @@ class Push:
 
     def _send(self, kind: str, items: list[_Item], *, operation: str, body_key: str, id_key: str,
               extra: dict | None = None) -> None:
+        if items:
+            self.progress(f"{kind}s pushed", 0, len(items))
         for start in range(0, len(items), BATCH_SIZE):
             batch = items[start:start + BATCH_SIZE]
             if self._time_is_up():

@@ -40,7 +40,9 @@ class ProgressBar:
         self.started: dict[str, float] = {}
 
     def __call__(self, what: str, done: int, total: int | None) -> None:
-        started = self.started.setdefault(what, time.monotonic())
+        if done == 0 or what not in self.started:
+            self.started[what] = time.monotonic()  # the clock starts before the first batch or page
+        started = self.started[what]
         elapsed = max(time.monotonic() - started, 1e-6)
         if total:
             filled = int(self.WIDTH * done / total)
