@@ -45,9 +45,9 @@ def wait_for(check, *, seconds: float, what: str):
 
 def answers(url: str) -> bool:
     try:
-        return requests.get(url, timeout=2).ok
-    except requests.ConnectionError:
-        return False  # not listening yet
+        return requests.get(url, timeout=5).ok
+    except requests.RequestException:
+        return False  # not listening yet, or still starting up
 
 
 def free_port() -> int:
