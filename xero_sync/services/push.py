@@ -455,6 +455,13 @@ class Push:
             link.in_flight_since = None
             link.last_pushed_at = timezone.now()
         link.save()
+        if state == State.SYNCED and kind == RecordKind.CONTACT and item.payload:
+            # The index must know at once: a namesake later in this run must not take the same name.
+            XeroContactIndex.objects.update_or_create(
+                tenant_id=self.tenant_id, xero_id=link.xero_id,
+                defaults={"name": item.payload.get("Name", ""), "contact_number": item.payload.get("ContactNumber", ""),
+                          "email": item.payload.get("EmailAddress", ""), "status": "ACTIVE",
+                          "updated_at": link.xero_updated_at or timezone.now()})
         if counted or error:
             SyncEvent.objects.create(link=link, action="pushed" if state == State.SYNCED else state,
                                      detail=error or f"Xero id {link.xero_id}")
