@@ -28,7 +28,7 @@ from tests.support import REPO_ROOT
 from xero_sync.mappers import contact_number, receipt_id_from_reference
 from xero_sync.models import Lease, OutboxEntry, RecordKind, SyncRun, XeroConnection, XeroLink
 from xero_sync.services.push import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, BATCH_SIZE, MAX_ATTEMPTS
-from xero_sync.services.sync import sync_is_due, sync_pause_clear, sync_run
+from xero_sync.services.sync import sync_is_due, sync_run
 
 GST_LINE = {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
             "tax_rate": Decimal("15"), "tax_code": "GST"}
@@ -184,7 +184,7 @@ def test_a_day_limit_429_pauses_the_organisation_until_xero_says_and_then_resume
     assert XeroConnection.objects.get(pk=xero_connected.pk).paused_until == connection.paused_until
 
     # when the pause is lifted
-    sync_pause_clear(connection)
+    XeroConnection.objects.filter(pk=connection.pk).update(paused_until=None, pause_reason="")
     resumed = sync()
 
     # then the push finishes and Xero holds everything exactly once

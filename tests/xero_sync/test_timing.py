@@ -263,14 +263,51 @@ def nudges_on(settings, monkeypatch):
     monkeypatch.setattr(outbox, "_last_nudge", -1e9)
 
 
+class _FolderQueue:
+    """The embedded broker's queue: a folder of message files (kombu's filesystem transport)."""
+
+    def __init__(self):
+        self.folder = Path(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
+
+    def snapshot(self):
+        return set(os.listdir(self.folder))
+
+    def new_headers(self, before) -> list[dict]:
+        self.new = sorted(self.snapshot() - before)
+        assert all(name.endswith(".celery.msg") for name in self.new), self.new
+        return [json.loads((self.folder / name).read_bytes())["headers"] for name in self.new]
+
+    def tidy(self):  # the folder is the embedded run's real queue: leave it as found
+        for name in self.new:
+            (self.folder / name).unlink(missing_ok=True)
+
+
+class _RedisQueue:
+    """Redis as the broker: kombu keeps the default queue as the list "celery"."""
+
+    def __init__(self):
+        import redis
+
+        self.client = redis.Redis.from_url(django_settings.REDIS_URL)
+
+    def snapshot(self):
+        return set(self.client.lrange("celery", 0, -1))
+
+    def new_headers(self, before) -> list[dict]:
+        self.new = [raw for raw in self.client.lrange("celery", 0, -1) if raw not in before]
+        return [json.loads(raw)["headers"] for raw in self.new]
+
+    def tidy(self):  # leave the shared queue as found
+        for raw in self.new:
+            self.client.lrem("celery", 1, raw)
+
+
 @pytest.mark.django_db
-def test_committing_a_change_publishes_a_delayed_nudge_to_the_filesystem_broker(
+def test_committing_a_change_publishes_a_delayed_nudge_to_the_configured_broker(
         nudges_on, django_capture_on_commit_callbacks):
-    if django_settings.REDIS_URL:
-        pytest.skip("the broker here is Redis (see the Redis test)")
-    # given the embedded broker's queue folder, as the settings configure it
-    folder = Path(django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
-    before = set(os.listdir(folder))
+    # given the broker the settings configure: files under var/ by default, Redis with REDIS_URL
+    queue = _RedisQueue() if django_settings.REDIS_URL else _FolderQueue()
+    before = queue.snapshot()
     countdown = sync_settings().debounce_seconds + 1
 
     # when a change is committed
@@ -279,39 +316,10 @@ def test_committing_a_change_publishes_a_delayed_nudge_to_the_filesystem_broker(
         a_contact()
     assert callbacks, "the change registered no on-commit nudge"
 
-    # then exactly one message waits in the folder: sync_if_due, due just after the quiet period
-    new = sorted(set(os.listdir(folder)) - before)
+    # then exactly one new message waits: sync_if_due, due just after the quiet period
     try:
-        assert len(new) == 1, new
-        message = json.loads((folder / new[0]).read_bytes())
-        assert new[0].endswith(".celery.msg")
-        assert_is_a_nudge(message["headers"], published_at, countdown)
+        headers = queue.new_headers(before)
+        assert len(headers) == 1, headers
+        assert_is_a_nudge(headers[0], published_at, countdown)
     finally:
-        for name in new:  # the folder is the embedded run's real queue: leave it as found
-            (folder / name).unlink(missing_ok=True)
-
-
-@pytest.mark.redis
-@pytest.mark.django_db
-def test_committing_a_change_publishes_a_delayed_nudge_to_redis(nudges_on, django_capture_on_commit_callbacks):
-    import redis
-
-    # given Redis as the broker: kombu keeps the default queue as the list "celery"
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    before = set(client.lrange("celery", 0, -1))
-    countdown = sync_settings().debounce_seconds + 1
-
-    # when a change is committed
-    published_at = timezone.now()
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        a_contact()
-    assert callbacks, "the change registered no on-commit nudge"
-
-    # then exactly one new message is on the list: sync_if_due, due just after the quiet period
-    new = [raw for raw in client.lrange("celery", 0, -1) if raw not in before]
-    try:
-        assert len(new) == 1, new
-        assert_is_a_nudge(json.loads(new[0])["headers"], published_at, countdown)
-    finally:
-        for raw in new:  # leave the shared queue as found
-            client.lrem("celery", 1, raw)
+        queue.tidy()

@@ -127,12 +127,12 @@ class Pull:
             entity = "contacts" if self.keep_contact_rows else "contact-index"
             for rows in self._pages("get_contacts", "Contacts", entity, advance=not self.keep_contact_rows,
                                     include_archived="true"):
-                self._index(rows)
+                self.index_contacts(rows)
                 if self.keep_contact_rows:
                     self._contact_rows += rows
         return self._contact_rows
 
-    def _index(self, rows: list[dict]) -> None:
+    def index_contacts(self, rows: list[dict]) -> None:
         entries = []
         for row in rows:
             if not row.get("ContactID"):
@@ -189,7 +189,7 @@ class Pull:
         for start in range(0, len(contacts), IDS_PER_CALL):
             rows = self.gateway.call("get_contacts", i_ds=contacts[start:start + IDS_PER_CALL],
                                      include_archived="true").get("Contacts", [])
-            self._index(rows)
+            self.index_contacts(rows)
             self.apply_contacts(rows, customers_only=False)
         invoices = sorted(self.retrying["invoice"] - set(self.failed_ids["invoice"]))
         for start in range(0, len(invoices), IDS_PER_CALL):
@@ -293,7 +293,7 @@ class Pull:
         while True:
             rows = self.gateway.call("get_contacts", where="IsCustomer==true", page=page, page_size=PAGE_SIZE,
                                      include_archived="true").get("Contacts", [])
-            self._index(rows)
+            self.index_contacts(rows)
             self.apply_contacts(rows)
             if len(rows) < PAGE_SIZE:
                 break
@@ -312,7 +312,7 @@ class Pull:
         for start in range(0, len(missing), IDS_PER_CALL):
             rows = self.gateway.call("get_contacts", i_ds=missing[start:start + IDS_PER_CALL],
                                      include_archived="true").get("Contacts", [])
-            self._index(rows)
+            self.index_contacts(rows)
             contacts.update(self.apply_contacts(rows, customers_only=False))
         return contacts
 

@@ -434,6 +434,9 @@ class Push:
             return
         item.link.xero_id = element[id_key]
         item.link.xero_updated_at = mappers.parse_xero_datetime(element.get("UpdatedDateUTC"))
+        if kind == RecordKind.CONTACT:
+            # Into the index at once, from Xero's answer: a namesake later in this run must not take the name.
+            self.pull.index_contacts([element])
         if kind == RecordKind.SALE:
             expected = selectors.sale_totals(item.record).total
             total = element.get("Total")
@@ -455,13 +458,6 @@ class Push:
             link.in_flight_since = None
             link.last_pushed_at = timezone.now()
         link.save()
-        if state == State.SYNCED and kind == RecordKind.CONTACT and item.payload:
-            # The index must know at once: a namesake later in this run must not take the same name.
-            XeroContactIndex.objects.update_or_create(
-                tenant_id=self.tenant_id, xero_id=link.xero_id,
-                defaults={"name": item.payload.get("Name", ""), "contact_number": item.payload.get("ContactNumber", ""),
-                          "email": item.payload.get("EmailAddress", ""), "status": "ACTIVE",
-                          "updated_at": link.xero_updated_at or timezone.now()})
         if counted or error:
             SyncEvent.objects.create(link=link, action="pushed" if state == State.SYNCED else state,
                                      detail=error or f"Xero id {link.xero_id}")
@@ -473,7 +469,6 @@ class Push:
             logger.warning("xero push %s %s (xero %s): %s", kind, item.record.pk, link.xero_id, error)
 
     def _fail(self, kind: str, record, link: XeroLink, error: str) -> None:
-        link.xero_key = link.xero_key or ""
         self._settle(_Item(record=record, link=link, payload={}, digest="", key=""), State.ERROR, error=error)
 
     def _transient_failure(self, kind: str, batch: list[_Item], rest: list[_Item], error: str) -> None:

@@ -104,7 +104,3 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
     logger.info("xero sync %s (%s): pushed %s, failed %s, %d calls", run.pk, trigger, run.pushed, run.failed,
                 run.calls)
     return run
-
-
-def sync_pause_clear(connection: XeroConnection) -> None:
-    XeroConnection.objects.filter(pk=connection.pk).update(paused_until=None, pause_reason="")
