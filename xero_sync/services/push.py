@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection as database
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.db.models.functions import Lower
@@ -64,6 +65,9 @@ LOCKED_MARKERS = (
 )
 RETRY_MARKERS = ("Invoice # must be unique", "is already assigned to another contact")
 State = XeroLink.State
+# What the push changes on a link; written for a whole batch in one statement.
+LINK_FIELDS = ["xero_id", "xero_key", "xero_name", "payload_hash", "sent_hash", "state", "last_error", "attempts",
+               "in_flight_since", "xero_updated_at", "last_pushed_at"]
 
 
 # Told how far a long run has got: (what, done, total or None when unknown). The command draws a bar.
@@ -116,6 +120,10 @@ class Push:
         self.unfinished: set[tuple[str, int]] = set()
         self.settled: set[tuple[str, int]] = set()
         self.stopped = False
+        # Link changes and history events not yet written: a batch's results go in a few statements, not
+        # three per record (_flush). Every read of links flushes first, so no query sees stale state.
+        self.unsaved_links: dict[int, XeroLink] = {}
+        self.unsaved_events: list[tuple[XeroLink, str, str]] = []
 
     # --- The run --------------------------------------------------------------------------------------
 
@@ -389,17 +397,25 @@ class Push:
                                                kind, operation, batch), **(extra or {}))
             except XeroUnavailable as error:
                 self._transient_failure(kind, batch, items[start + len(batch):], str(error))
+                self._flush()
                 raise _StopPushing from error
             except XeroRejected as error:
                 for item in batch:
                     self._settle(item, State.ERROR, error=str(error))
+                self._flush()
                 continue
             elements = answer.get(body_key, [])
-            with transaction.atomic():  # the batch's results land together (and with one commit, not fifty)
-                for position, item in enumerate(batch):
-                    element = elements[position] if position < len(elements) else {}
-                    self._record_result(kind, item, element, id_key)
+            for position, item in enumerate(batch):
+                element = elements[position] if position < len(elements) else {}
+                self._record_result(kind, item, element, id_key)
+            with transaction.atomic():  # the batch's results land together
+                if kind == RecordKind.CONTACT:
+                    # Into the index at once, from Xero's answer: a namesake later in this run must not take
+                    # the name.
+                    self.pull.index_contacts([element for element in elements if element.get(id_key)])
+                self._flush()
             self.progress(f"{kind}s pushed", start + len(batch), len(items))
+        self._flush()  # the stage's other outcomes (records waiting for their contact or sale, say)
 
     def _idempotency_key(self, kind: str, operation: str, batch: list[_Item]) -> str:
         # Same content and same outbox rows -> same key, so Xero replays a retried batch; a later edit
@@ -409,13 +425,14 @@ class Push:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _mark_in_flight(self, batch: list[_Item]) -> None:
-        with transaction.atomic():
-            for item in batch:
-                link = item.link
-                link.state = State.IN_FLIGHT
-                link.in_flight_since = link.in_flight_since or timezone.now()
-                link.sent_hash = item.digest
-                link.save()
+        """Committed before the call: a run that dies during it leaves the batch findable as in flight."""
+        for item in batch:
+            link = item.link
+            link.state = State.IN_FLIGHT
+            link.in_flight_since = link.in_flight_since or timezone.now()
+            link.sent_hash = item.digest
+            self._unsaved(link)
+        self._flush()
 
     def _record_result(self, kind: str, item: _Item, element: dict, id_key: str) -> None:
         messages = mappers.validation_messages(element)
@@ -426,7 +443,7 @@ class Push:
             if any(marker in message for marker in RETRY_MARKERS):
                 # It exists in Xero already (created by a lost call or by hand): find it and try again.
                 item.link.last_error = message
-                item.link.save()
+                self._unsaved(item.link)
                 self._schedule_retry(kind, item, message, count_attempt=True)
                 return
             locked = kind == RecordKind.SALE and any(marker in message for marker in LOCKED_MARKERS)
@@ -434,9 +451,6 @@ class Push:
             return
         item.link.xero_id = element[id_key]
         item.link.xero_updated_at = mappers.parse_xero_datetime(element.get("UpdatedDateUTC"))
-        if kind == RecordKind.CONTACT:
-            # Into the index at once, from Xero's answer: a namesake later in this run must not take the name.
-            self.pull.index_contacts([element])
         if kind == RecordKind.SALE:
             expected = selectors.sale_totals(item.record).total
             total = element.get("Total")
@@ -457,10 +471,10 @@ class Push:
             link.attempts = 0
             link.in_flight_since = None
             link.last_pushed_at = timezone.now()
-        link.save()
+        self._unsaved(link)
         if counted or error:
-            SyncEvent.objects.create(link=link, action="pushed" if state == State.SYNCED else state,
-                                     detail=error or f"Xero id {link.xero_id}")
+            self.unsaved_events.append((link, "pushed" if state == State.SYNCED else state,
+                                        error or f"Xero id {link.xero_id}"))
         self.settled.add((kind, link.local_id))
         if counted:
             (self.report.pushed if state == State.SYNCED else self.report.failed)[kind] += 1
@@ -474,7 +488,7 @@ class Push:
     def _transient_failure(self, kind: str, batch: list[_Item], rest: list[_Item], error: str) -> None:
         for item in batch:
             item.link.last_error = error
-            item.link.save(update_fields=["last_error"])
+            self._unsaved(item.link)
             self._schedule_retry(kind, item, error, count_attempt=True)
         # The rest were never sent: they wait as long as the failed batch, without using an attempt.
         later = self.now + backoff_delay(max((item.link.attempts for item in batch), default=1))
@@ -488,12 +502,33 @@ class Push:
         if link.attempts >= MAX_ATTEMPTS:
             self._settle(item, State.DEAD, error=f"Gave up after {link.attempts} attempts: {error}")
             return
-        link.save(update_fields=["attempts"])
+        self._unsaved(link)
         self.retry[(kind, item.record.pk)] = self.now + backoff_delay(link.attempts)
         self.report.failed[kind] += 1
         self.report.errors.append(f"{kind} {item.record}: {error} (attempt {link.attempts}, will retry)")
 
+    def _unsaved(self, link: XeroLink) -> None:
+        self.unsaved_links[id(link)] = link
+
+    def _flush(self) -> None:
+        """Write the pending link changes (one upsert, new links get their ids back) and history events (one
+        insert). Django's bulk_update builds a CASE per field and record, which costs more than it saves."""
+        if not self.unsaved_links and not self.unsaved_events:
+            return
+        links = list(self.unsaved_links.values())
+        with transaction.atomic():
+            if not database.features.can_return_rows_from_bulk_insert:
+                for link in links:  # an SQLite older than 3.35 cannot return the ids of new rows
+                    link.save()
+            else:
+                XeroLink.objects.bulk_create(links, update_conflicts=True, update_fields=LINK_FIELDS,
+                                             unique_fields=["tenant_id", "kind", "local_id"])
+            SyncEvent.objects.bulk_create(SyncEvent(link=link, action=action, detail=detail)
+                                          for link, action, detail in self.unsaved_events)
+        self.unsaved_links, self.unsaved_events = {}, []
+
     def _links(self, kind: str, local_ids) -> dict[int, XeroLink]:
+        self._flush()  # what this reads must include what this run has decided
         local_ids = set(local_ids)
         found = {link.local_id: link for link in XeroLink.objects.filter(
             tenant_id=self.tenant_id, kind=kind, local_id__in=local_ids)}
@@ -504,6 +539,7 @@ class Push:
         """Drop the rows of records this run finished with (or that Xero does not take: drafts, contacts
         not in Xero and without a confirmed sale, receipts of methods that do not push); delay those to retry; keep the
         ones the time budget did not reach. If Xero stopped answering, everything not finished waits."""
+        self._flush()
         if self.stopped:
             later = self.now + backoff_delay(1)
             for key in self.entry_ids:
