@@ -54,11 +54,34 @@ class XeroLinkAdmin(ReadOnlyAdmin):
         return actions if request.user.has_perm("xero_sync.manage_xero") else {}
 
 
+COUNTED_ORDER = ["contact", "sale", "invoice", "receipt", "payment"]  # the order a sync takes them in
+
+
+def _counted(counts: dict) -> str:
+    """{"contact": 2, "sale": 1} as a person reads it: "2 contacts, 1 sale"."""
+    kinds = sorted(counts, key=lambda kind: (COUNTED_ORDER.index(kind) if kind in COUNTED_ORDER else 99, kind))
+    return ", ".join(f"{counts[kind]} {kind}{'' if counts[kind] == 1 else 's'}" for kind in kinds
+                     if counts[kind]) or "-"
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ["started_at", "trigger", "status", "pushed", "pulled", "failed", "calls", "duration"]
+    list_display = ["started_at", "trigger", "status", "pushed_count", "pulled_count", "failed_count", "calls",
+                    "duration"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "started_at"
+
+    @admin.display(description="Pushed")
+    def pushed_count(self, run: SyncRun) -> str:
+        return _counted(run.pushed)
+
+    @admin.display(description="Pulled")
+    def pulled_count(self, run: SyncRun) -> str:
+        return _counted(run.pulled)
+
+    @admin.display(description="Failed")
+    def failed_count(self, run: SyncRun) -> str:
+        return _counted(run.failed)
 
     @admin.display(description="Took")
     def duration(self, run: SyncRun) -> str:

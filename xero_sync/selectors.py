@@ -15,19 +15,22 @@ def last_successful_sync() -> SyncRun | None:
 
 
 def daily_series(*, days: int = 30, today: datetime.date | None = None) -> dict[str, list[tuple[datetime.date, int]]]:
-    """Records synced (pushed + pulled) and records failed per day over the last `days` days (UTC)."""
-    today = today or timezone.now().date()
+    """Records synced (pushed + pulled) and records failed per day over the last `days` days, the shop's
+    days (SHOP_TIME_ZONE): a run at 9 am in Auckland counts on that day, not on UTC's day before."""
+    today = today or timezone.localdate()
     start = today - datetime.timedelta(days=days - 1)
     synced, failed = defaultdict(int), defaultdict(int)
     for started, pushed, pulled, failures in SyncRun.objects.filter(started_at__date__gte=start).values_list(
             "started_at", "pushed", "pulled", "failed"):
-        day = started.date()
+        day = timezone.localdate(started)
         synced[day] += sum(pushed.values()) + sum(pulled.values())
         failed[day] += sum(failures.values())
     dates = [start + datetime.timedelta(days=offset) for offset in range(days)]
     return {"synced": [(day, synced[day]) for day in dates], "failed": [(day, failed[day]) for day in dates]}
 
 
-def calls_today() -> int:
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return SyncRun.objects.filter(started_at__gte=midnight).aggregate(total=Sum("calls"))["total"] or 0
+def calls_last_day() -> int:
+    """Calls in the last 24 hours: Xero's day resets at a time of its own for each organisation
+    (docs/xero-api.md), so no midnight of ours is the right one."""
+    since = timezone.now() - datetime.timedelta(hours=24)
+    return SyncRun.objects.filter(started_at__gte=since).aggregate(total=Sum("calls"))["total"] or 0

@@ -504,10 +504,10 @@ def test_the_sync_log_lists_each_run_with_what_it_pushed_pulled_and_the_calls_it
     response = admin_client.get(reverse("admin:xero_sync_syncrun_changelist"))
     listed = {pk: text_of(row) for pk, row in rows(response).items()}
     assert sorted(listed) == sorted([pushed.pk, pulled.pk])
-    assert '"contact": 1' in listed[pushed.pk] and '"sale": 1' in listed[pushed.pk]
+    assert "1 contact, 1 sale" in listed[pushed.pk]
     assert f" {pushed.calls} " in f" {listed[pushed.pk]} " and pushed.calls == 3
     assert "Done" in listed[pushed.pk] and "Sync now" in listed[pushed.pk]
-    assert '"invoice": 1' in listed[pulled.pk]
+    assert "1 invoice" in listed[pulled.pk] and "{" not in listed[pulled.pk]
     assert re.search(r"\d+\.\d s", listed[pulled.pk])
     # a run's page shows its errors in full
     failed = order(person("Mere"), account_code="999")
@@ -523,6 +523,32 @@ def test_the_sync_log_is_read_only(admin_client, xero_connected):
     assert admin_client.post(reverse("admin:xero_sync_syncrun_delete", args=[run.pk]), {"post": "yes"}).status_code \
         == 403
     assert SyncRun.objects.filter(pk=run.pk).exists()
+
+
+def test_the_dashboard_counts_runs_on_the_shops_days_and_calls_over_the_last_24_hours(admin_client, settings):
+    settings.TIME_ZONE = "Pacific/Auckland"
+    tenant = "00000000-0000-0000-0000-000000000001"
+    now = timezone.now()
+    # 20:30 UTC on 25 November is 9:30 in the morning of 26 November in Auckland (UTC+13 in summer).
+    morning = datetime.datetime(2026, 11, 25, 20, 30, tzinfo=datetime.UTC)
+    SyncRun.objects.create(tenant_id=tenant, trigger="auto", status="done", started_at=morning,
+                           pushed={"contact": 2, "sale": 3}, failed={"receipt": 1}, calls=4)
+    SyncRun.objects.create(tenant_id=tenant, trigger="auto", status="done", started_at=now - datetime.timedelta(hours=23),
+                           calls=7)
+    SyncRun.objects.create(tenant_id=tenant, trigger="auto", status="done", started_at=now - datetime.timedelta(hours=25),
+                           calls=50)
+    from xero_sync.selectors import calls_last_day, daily_series
+
+    series = daily_series(days=2, today=datetime.date(2026, 11, 26))
+    assert series["synced"] == [(datetime.date(2026, 11, 25), 0), (datetime.date(2026, 11, 26), 5)]
+    assert series["failed"] == [(datetime.date(2026, 11, 25), 0), (datetime.date(2026, 11, 26), 1)]
+    assert calls_last_day() == 7 + (4 if morning > now - datetime.timedelta(hours=24) else 0)
+    page = admin_client.get(reverse("xero_sync:settings")).content.decode()
+    assert f"Xero calls in the last 24 hours</th><td>{calls_last_day()}" in page
+    listed = {pk: text_of(row) for pk, row in rows(admin_client.get(
+        reverse("admin:xero_sync_syncrun_changelist"))).items()}
+    assert "2 contacts, 3 sales" in listed[SyncRun.objects.get(started_at=morning).pk]
+    assert "1 receipt" in listed[SyncRun.objects.get(started_at=morning).pk]
 
 
 # --- Contacts for marketing: what Xero invoiced them ------------------------------------------------------
