@@ -140,10 +140,12 @@ def save_contact(
             "UpdatedDateUTC": now,
         }
         org.contacts[contact["ContactID"]] = contact
+        org.remember("contacts", contact)
         return contact
     if any(existing.get(key) != value for key, value in fields.items()):
         existing.update(fields)
         existing["UpdatedDateUTC"] = now
+        org.remember("contacts", existing)
     return existing
 
 
@@ -214,10 +216,12 @@ def save_invoice(
     if existing is None:
         invoice = {"InvoiceID": new_id(), **draft, "UpdatedDateUTC": now}
         org.invoices[invoice["InvoiceID"]] = invoice
+        org.remember("invoices", invoice)
         return invoice
     changed = [key for key, value in draft.items() if existing.get(key) != value]
     silent = org.live_payments(existing["InvoiceID"]) and set(changed) <= set(SILENT_ON_PAID_INVOICE)
     existing.update(draft)
+    org.remember("invoices", existing)
     if changed and not silent:
         existing["UpdatedDateUTC"] = now
     return existing
@@ -622,6 +626,7 @@ def create_payment(org: Organisation, element: dict, *, now: datetime) -> dict:
         "UpdatedDateUTC": now,
     }
     org.payments[payment["PaymentID"]] = payment
+    org.remember("payments", payment)
     if amount_paid(org, invoice) == invoice["Total"]:
         invoice["Status"] = "PAID"
         invoice["FullyPaidOnDate"] = paid_on

@@ -58,6 +58,21 @@ def test_contact_number_is_unique_across_all_contacts_including_archived(emulato
     assert response.status_code == 400 and first_error(response) == NUMBER_TAKEN.format("CUST-1")
 
 
+def test_a_renamed_contact_frees_its_old_name_and_number_and_holds_the_new_ones(emulator, xero):
+    ann = xero.create_contact(Name="Ann Lee", ContactNumber="CUST-1")
+    renamed = xero.post(f"/Contacts/{ann['ContactID']}", {"Contacts": [{"Name": "Ann Smith",
+                                                                         "ContactNumber": "CUST-2"}]})
+    assert renamed.status_code == 200
+
+    taken = xero.put("/Contacts", {"Contacts": [{"Name": "ann smith"}]})
+    assert taken.status_code == 400 and first_error(taken) == NAME_TAKEN.format("ann smith")
+    number_taken = xero.put("/Contacts", {"Contacts": [{"Name": "Bob", "ContactNumber": "cust-2"}]})
+    assert number_taken.status_code == 400 and first_error(number_taken) == NUMBER_TAKEN.format("cust-2")
+    freed = xero.put("/Contacts", {"Contacts": [{"Name": "Ann Lee", "ContactNumber": "CUST-1"}]})
+    assert freed.status_code == 200
+    assert sorted(c["Name"] for c in emulator.contacts()) == ["Ann Lee", "Ann Smith"]
+
+
 def test_a_contact_needs_a_name(xero):
     response = xero.put("/Contacts", {"Contacts": [{"EmailAddress": "nobody@example.com"}]})
     assert response.status_code == 400 and first_error(response) == "The contact name must be specified."
