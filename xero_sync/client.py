@@ -29,7 +29,14 @@ from xero_python.api_client import ApiClient, Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException, HTTPStatusException, NotFoundException, RateLimitException
 
-from .errors import XeroAuthorizationError, XeroNotFound, XeroRateLimited, XeroRejected, XeroUnavailable
+from .errors import (
+    XeroAuthorizationError,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroRejected,
+    XeroTokenRejected,
+    XeroUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +214,14 @@ class AccountingGateway:
     """
 
     def __init__(self, *, tenant_id: str, access_token: Callable[[], str],
-                 on_authorization_error: Callable[[str], None] = lambda reason: None):
+                 on_authorization_error: Callable[[str], None] = lambda reason: None,
+                 renew_token: Callable[[str], object] | None = None):
+        """`renew_token(rejected)` replaces an access token Xero refused with 401 (unless someone already
+        has); without it a 401 counts as a lost connection at once."""
         self.tenant_id = str(tenant_id)
         self._on_authorization_error = on_authorization_error
+        self._renew_token = renew_token
+        self._token_in_use = ""
         self.limits = Limits()
         self.calls_made = 0
         # Configuration's metaclass hands out copies of the first instance ever built and ignores the
@@ -219,7 +231,7 @@ class AccountingGateway:
                                                  client_secret=settings.XERO_CLIENT_SECRET)
         api_client = ApiClient(
             configuration,
-            oauth2_token_getter=lambda: self._sdk_token(access_token()),
+            oauth2_token_getter=lambda: self._sdk_token(self._hand_out(access_token())),
             oauth2_token_saver=self._sdk_must_not_refresh,
         )
         # No hidden retries: a 429/503 comes straight back to us (see the module docstring).
@@ -228,6 +240,10 @@ class AccountingGateway:
         )
         self._api = AccountingApi(api_client, base_url=settings.XERO_API_URL)
         self._api_client = api_client
+
+    def _hand_out(self, access_token: str) -> str:
+        self._token_in_use = access_token
+        return access_token
 
     @staticmethod
     def _sdk_token(access_token: str) -> dict:
@@ -243,7 +259,14 @@ class AccountingGateway:
     def call(self, operation: str, **kwargs: Any) -> dict:
         """Call an AccountingApi operation by its SDK name, e.g. call("get_invoices", page=1)."""
         try:
-            return self._call(operation, **kwargs)
+            try:
+                return self._call(operation, **kwargs)
+            except XeroTokenRejected:
+                if self._renew_token is None:
+                    raise
+                # Xero did nothing with a 401'd request, so sending it again cannot duplicate anything.
+                self._renew_token(self._token_in_use)
+                return self._call(operation, **kwargs)
         except XeroAuthorizationError as error:
             self._on_authorization_error(str(error))
             raise
@@ -266,7 +289,7 @@ class AccountingGateway:
                     raise XeroAuthorizationError("Xero refused the grant (invalid_grant)") from error
                 raise XeroRejected(_rejection_message(body, "Xero rejected the request"), body) from error
             if error.status in (401, 403):
-                raise XeroAuthorizationError(
+                raise (XeroTokenRejected if error.status == 401 else XeroAuthorizationError)(
                     f"Xero refused access ({error.status} {_rejection_message(body, error.reason or '')})"
                 ) from error
             raise XeroUnavailable(f"Xero answered {error.status} to {operation}") from error

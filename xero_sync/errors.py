@@ -11,6 +11,11 @@ class XeroAuthorizationError(XeroError):
     Xero): staff must reconnect. Retrying will not help."""
 
 
+class XeroTokenRejected(XeroAuthorizationError):
+    """Xero answered 401 to an access token we held to be valid (revoked early, or clocks that disagree).
+    The gateway refreshes it once and tries again before treating the connection as lost."""
+
+
 class XeroUnavailable(XeroError):
     """A transient failure (5xx, timeout, dropped connection). The outcome of a write is unknown."""
 

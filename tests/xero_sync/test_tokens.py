@@ -67,6 +67,41 @@ def test_eight_workers_needing_a_fresh_token_cause_one_refresh(admin_client, xer
     assert decrypt_token(stored.token_ciphertext)["access_token"] in tokens
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_token_xero_refuses_before_its_time_is_refreshed_once_and_the_calls_go_through(
+    admin_client, xero_site, settings
+):
+    settings.ADMINS = ADMINS
+    # given a stored token we hold valid for another 25 minutes, which Xero's clock says has expired
+    connect(admin_client)
+    current = connection_current()
+    refused = decrypt_token(current.token_ciphertext)["access_token"]
+    xero_site.clock.advance(31 * 60)
+    workers = 4
+    start = threading.Barrier(workers)
+
+    def worker() -> str:
+        try:
+            start.wait()
+            return connection_gateway(current).call("get_organisations")["Organisations"][0]["Name"]
+        finally:
+            db.close()
+
+    # when four workers call Xero with it at once
+    with ThreadPoolExecutor(workers) as pool:
+        names = list(pool.map(lambda _: worker(), range(workers)))
+
+    # then every call went through after exactly one refresh, and the connection stays healthy
+    assert names == ["Demo Company (NZ)"] * workers
+    assert len(refresh_calls(xero_site)) == 1
+    stored = XeroConnection.objects.get(pk=current.pk)
+    assert stored.status == XeroConnection.Status.ACTIVE and mail.outbox == []
+    assert decrypt_token(stored.token_ciphertext)["access_token"] != refused
+    refusals = [call for call in xero_site.calls if call["status"] == 401]
+    assert 1 <= len(refusals) <= workers  # each worker is refused at most once
+
+
 @pytest.mark.django_db
 def test_a_fresh_token_is_used_without_refreshing(admin_client, xero_site):
     connect(admin_client)

@@ -179,8 +179,9 @@ def disconnect(*, connection: XeroConnection) -> DisconnectResult:
 # --- Tokens ------------------------------------------------------------------------------------------
 
 
-def connection_access_token(connection_id: int) -> str:
-    """A valid access token for the connection, refreshing it first if it is about to expire.
+def connection_access_token(connection_id: int, *, rejected: str = "") -> str:
+    """A valid access token for the connection, refreshing it first if it is about to expire, or if it is
+    `rejected`: one Xero has just refused (401) although it looked valid.
 
     Any number of workers may ask at once: one takes the refresh lease and refreshes, the rest wait for
     the stored token to change and then use the new one.
@@ -191,14 +192,14 @@ def connection_access_token(connection_id: int) -> str:
     while True:
         connection = XeroConnection.objects.get(pk=connection_id)
         token = _usable_token(connection)
-        if token["expires_at"] - REFRESH_MARGIN_SECONDS > time.time():
+        if not _needs_refresh(token, rejected):
             return token["access_token"]
         if lease_acquire(name=lease_name, owner=owner, seconds=lease_seconds):
             try:
                 # Someone may have refreshed between our read and our lease.
                 connection.refresh_from_db()
                 token = _usable_token(connection)
-                if token["expires_at"] - REFRESH_MARGIN_SECONDS <= time.time():
+                if _needs_refresh(token, rejected):
                     token = _refresh(connection, token)
                 return token["access_token"]
             finally:
@@ -206,6 +207,11 @@ def connection_access_token(connection_id: int) -> str:
         if time.monotonic() > give_up_at:
             raise XeroUnavailable("Timed out waiting for another worker to refresh the Xero token.")
         time.sleep(POLL_SECONDS)
+
+
+def _needs_refresh(token: dict, rejected: str) -> bool:
+    # A rejected token that is no longer the stored one was already replaced by another worker.
+    return token["expires_at"] - REFRESH_MARGIN_SECONDS <= time.time() or token["access_token"] == rejected
 
 
 def _usable_token(connection: XeroConnection) -> dict:
@@ -264,4 +270,5 @@ def connection_gateway(connection: XeroConnection) -> client.AccountingGateway:
         tenant_id=str(connection.tenant_id),
         access_token=lambda: connection_access_token(connection.pk),
         on_authorization_error=lambda reason: connection_needs_reconnect(connection_id=connection.pk, reason=reason),
+        renew_token=lambda rejected: connection_access_token(connection.pk, rejected=rejected),
     )
