@@ -120,8 +120,9 @@ class Push:
         self.unfinished: set[tuple[str, int]] = set()
         self.settled: set[tuple[str, int]] = set()
         self.stopped = False
-        # Link changes and history events not yet written: a batch's results go in a few statements, not
-        # three per record (_flush). Every read of links flushes first, so no query sees stale state.
+        # Link changes and history events not yet written: a batch's results go in two statements, not
+        # three per record (_flush). _links flushes before it reads, and each stage ends with a flush, so
+        # no query of links sees stale state.
         self.unsaved_links: dict[int, XeroLink] = {}
         self.unsaved_events: list[tuple[XeroLink, str, str]] = []
 
