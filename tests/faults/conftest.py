@@ -26,11 +26,10 @@ import pytest
 import redis
 from celery import Celery
 from django.conf import settings
-from django.db import connection as db
 from django.db import connections
 from django.utils import timezone
 
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, process_environment
 
 FAULTS_REDIS_DB = 13  # a database of its own, so no stale message from other tests is consumed
 GST_LINE = {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
@@ -205,42 +204,10 @@ def private_redis(tmp_path):
 # --- Worker processes ----------------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    database = db.settings_dict
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    return (f"postgres://{database['USER']}{password}@{database['HOST'] or '127.0.0.1'}:"
-            f"{database['PORT'] or 5432}/{database['NAME']}")
-
-
 def worker_environment(xero, broker_url: str, home: Path, **overrides: str) -> dict[str, str]:
-    """A worker's environment: this test's database, broker and emulator, and the test process's keys (the
-    stored Xero token is encrypted with them)."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("XERO_", "DATABASE_URL", "REDIS_URL", "CELERY", "DJANGO_"))}
-    env.update({
-        "HOME": str(home),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": broker_url,
-        "XERO_EMULATOR_URL": xero.base_url,
-        "XERO_AUTHORIZE_URL": xero.authorize_url,
-        "XERO_TOKEN_URL": xero.token_url,
-        "XERO_REVOKE_URL": xero.revocation_url,
-        "XERO_CONNECTIONS_URL": xero.connections_url,
-        "XERO_API_URL": xero.api_url,
-        "XERO_CLIENT_ID": settings.XERO_CLIENT_ID,
-        "XERO_CLIENT_SECRET": settings.XERO_CLIENT_SECRET,
-        "XERO_REDIRECT_URI": settings.XERO_REDIRECT_URI,
-        "XERO_HTTP_TIMEOUT": "10",
-        "XERO_SYNC_NUDGE": "false",
-    })
-    if settings.XERO_TOKEN_KEYS:
-        env["XERO_TOKEN_KEY"] = ",".join(settings.XERO_TOKEN_KEYS)
-    env.update(overrides)
-    return env
+    """A Celery worker's environment: this test's database, broker and emulator."""
+    return process_environment(xero, **{"HOME": str(home), "REDIS_URL": broker_url, "XERO_HTTP_TIMEOUT": "10",
+                                        **overrides})
 
 
 def _children(pid: int) -> list[int]:

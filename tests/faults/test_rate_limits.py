@@ -19,6 +19,9 @@ from .conftest import (
     xero_counts,
 )
 
+pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True),
+              pytest.mark.timeout(300)]
+
 # Retry-After by method, so each refused call's wait is known from the call log
 RETRY_AFTER = {"GET": 1, "POST": 3, "PUT": 2}
 # Our clock and the emulator's are the same clock; the log keeps milliseconds (truncated)
@@ -33,11 +36,6 @@ def done(xero) -> bool:
     return xero_counts(xero) == website_counts() and not OutboxEntry.objects.exists() and sync_lease_free()
 
 
-@pytest.mark.faults
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(300)
 def test_in_a_storm_of_429s_no_call_is_made_before_retry_after(
         xero_connected, xero_site, workers, broker, emulator_limits):
     """Invariant: when half of Xero's answers are minute-limit 429s, no worker calls Xero again for this
@@ -80,11 +78,6 @@ def test_in_a_storm_of_429s_no_call_is_made_before_retry_after(
     assert_xero_matches_website(xero_site)
 
 
-@pytest.mark.faults
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(300)
 def test_the_daily_limit_pauses_the_organisation_and_it_resumes_when_the_pause_is_over(
         xero_connected, xero_site, workers, broker, emulator_limits):
     """Invariant: when Xero's daily limit is reached mid-push, the organisation is paused until Xero's
@@ -146,11 +139,6 @@ def test_the_daily_limit_pauses_the_organisation_and_it_resumes_when_the_pause_i
     assert_xero_matches_website(xero_site)
 
 
-@pytest.mark.faults
-@pytest.mark.postgres
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(300)
 def test_a_retry_after_too_long_to_sit_out_pauses_every_worker_until_it_has_passed(
         xero_connected, xero_site, workers, broker, emulator_limits):
     """Invariant: a minute-limit 429 whose Retry-After (150 s) is longer than a worker sits out inline ends

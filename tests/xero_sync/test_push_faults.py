@@ -6,7 +6,6 @@ Every test ends by asking the emulator what Xero holds: each contact, invoice an
 """
 
 import datetime
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from ecommerce import selectors
 from ecommerce.models import Receipt, Sale
 from ecommerce.services import receipt_record
 from tests.ecommerce.factories import a_contact, a_payment_method, a_sale
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, process_environment
 from xero_sync.mappers import contact_number, receipt_id_from_reference
 from xero_sync.models import Lease, OutboxEntry, RecordKind, SyncRun, XeroConnection, XeroLink
 from xero_sync.services.push import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, BATCH_SIZE, MAX_ATTEMPTS
@@ -478,30 +477,6 @@ def test_two_workers_draining_at_once_hold_one_conversation_and_send_nothing_twi
 # --- A worker killed in the middle of a batch ---------------------------------------------------------
 
 
-def worker_env(xero) -> dict[str, str]:
-    """The environment of a worker process on this test's database and emulator."""
-    database = db.settings_dict
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("XERO_")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": (f"postgres://{database['USER']}{password}@{database['HOST'] or '127.0.0.1'}:"
-                         f"{database['PORT'] or 5432}/{database['NAME']}"),
-        "XERO_EMULATOR_URL": xero.base_url,
-        "XERO_AUTHORIZE_URL": xero.authorize_url,
-        "XERO_TOKEN_URL": xero.token_url,
-        "XERO_REVOKE_URL": xero.revocation_url,
-        "XERO_CONNECTIONS_URL": xero.connections_url,
-        "XERO_API_URL": xero.api_url,
-        "XERO_CLIENT_ID": "shop-test-client",
-        "XERO_CLIENT_SECRET": "shop-test-secret",
-        "XERO_REDIRECT_URI": "http://testserver/xero/callback/",
-        "XERO_HTTP_TIMEOUT": "60",  # the worker must still be waiting when it is killed
-        "XERO_SYNC_NUDGE": "false",
-    })
-    return env
-
-
 def xero_sync_run_command() -> list[str]:
     return [sys.executable, "manage.py", "xero_sync", "run", "--push-only"]
 
@@ -514,7 +489,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_leaves_everythin
     # then takes a long time to answer it
     sales = shop_with_sales(60)
     xero_site.inject_fault("hang", method="POST", path_contains="/Invoices", after_write=True, seconds=30)
-    env = worker_env(xero_site)
+    env = process_environment(xero_site, XERO_HTTP_TIMEOUT="60")  # still waiting when it is killed
 
     # when a real worker process runs the push
     worker = subprocess.Popen(xero_sync_run_command(), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
