@@ -707,6 +707,29 @@ def test_a_contact_changed_on_both_sides_keeps_the_websites_newer_change_and_log
     assert conflict.overwritten["phone"] == "027 222 2222"
 
 
+def test_a_push_only_run_does_not_overwrite_a_newer_change_made_in_xero(xero_connected, xero_site):
+    # given a customer in both places, changed on the website and a minute later in Xero
+    aroha = _synced_customer(xero_site)
+    contact_id = xero_id(RecordKind.CONTACT, aroha)
+    services.contact_update(contact=Contact.objects.get(pk=aroha.pk), phone="021 111 1111")
+    later(xero_site)
+    xero_site.edit_contact(contact_id, Phones=[{"PhoneType": "DEFAULT", "PhoneNumber": "027 222 2222"}])
+
+    # when a run that only pushes goes (`xero_sync run --push-only`)
+    run = sync_run(trigger="manual", force=True, pull=False)
+
+    # then Xero's newer phone stays, and the sync log keeps the website's version
+    assert ("POST", "/Contacts") not in writes(xero_site)
+    assert xero_contact(xero_site, contact_id)["Phones"][0]["PhoneNumber"] == "027 222 2222"
+    conflict = SyncConflict.objects.get()
+    assert (conflict.run, conflict.local_id, conflict.kept) == (run, aroha.pk, "xero")
+    assert conflict.overwritten["phone"] == "021 111 1111"
+    # and the next pull brings Xero's phone to the website
+    pull()
+    aroha.refresh_from_db()
+    assert aroha.phone == "027 222 2222"
+
+
 def test_a_pull_alone_does_not_overwrite_a_newer_website_edit_still_waiting_to_be_pushed(
         xero_connected, xero_site):
     # given a customer in both places; the bookkeeper changes her phone in Xero, then staff change it on

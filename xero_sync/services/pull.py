@@ -425,11 +425,25 @@ class Pull:
     def contact_conflict(self, *, contact: Contact, link: XeroLink) -> bool:
         """Called by the push before it overwrites a contact in Xero: if Xero changed it too since our last
         sync, keep the newer change and log the other. Returns True when the website's version goes."""
-        row = next((row for row in self.read_contacts() if str(row.get("ContactID")) == str(link.xero_id)), None)
+        row = self._xero_contact_row(link)
         xero_changed = mappers.parse_xero_datetime(row.get("UpdatedDateUTC")) if row else None
         if row is None or not link.xero_updated_at or xero_changed is None or xero_changed <= link.xero_updated_at:
             return True
         return self._resolve_conflict(contact=contact, link=link, row=row, xero_changed=xero_changed)
+
+    def _xero_contact_row(self, link: XeroLink) -> dict | None:
+        """Xero's version of a linked contact if Xero changed it since our last sync, else None. A run that
+        pulls has the rows at hand; a push-only run keeps only the index, and fetches the one contact the
+        index says changed."""
+        rows = self.read_contacts()
+        if self.keep_contact_rows:
+            return next((row for row in rows if str(row.get("ContactID")) == str(link.xero_id)), None)
+        changed = link.xero_updated_at and XeroContactIndex.objects.filter(
+            tenant_id=self.tenant_id, xero_id=link.xero_id, updated_at__gt=link.xero_updated_at).exists()
+        if not changed:
+            return None
+        found = self.gateway.call("get_contacts", i_ds=[str(link.xero_id)], include_archived="true").get("Contacts", [])
+        return found[0] if found else None
 
     def _resolve_conflict(self, *, contact: Contact, link: XeroLink, row: dict,
                           xero_changed: datetime.datetime) -> bool:
