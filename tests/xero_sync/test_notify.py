@@ -214,14 +214,18 @@ def test_run_shows_a_progress_bar_with_counts_while_it_pushes(xero_connected, xe
     assert len([i for i in xero_site.invoices() if i["Type"] == "ACCREC"]) == 120
 
 
+def cafe_invoices_in_xero(xero, count: int) -> None:
+    for n in range(count):
+        xero.create_invoice(Contact={"Name": f"Cafe {n:03d}"}, LineItems=[{
+            "Description": "Kawakawa tea", "Quantity": 1, "UnitAmount": "10.00", "AccountCode": "200",
+            "TaxType": "OUTPUT2"}])
+
+
 def test_a_full_pull_of_many_pages_shows_a_bar_with_the_total_and_an_eta(xero_connected, xero_site, monkeypatch):
     # Xero answers a paged read with its pagination (itemCount), so the total is known from the first page:
     # a pull of thousands shows how far it has got and how long is left, as the push does.
     monkeypatch.setattr(pull_module, "PAGE_SIZE", 50)
-    for n in range(120):
-        xero_site.create_invoice(Contact={"Name": f"Cafe {n:03d}"}, LineItems=[{
-            "Description": "Kawakawa tea", "Quantity": 1, "UnitAmount": "10.00", "AccountCode": "200",
-            "TaxType": "OUTPUT2"}])
+    cafe_invoices_in_xero(xero_site, 120)
     err = StringIO()
 
     call_command("xero_sync", "run", "--pull-only", "--full", stdout=StringIO(), stderr=err)
@@ -235,10 +239,7 @@ def test_the_rate_a_pull_shows_is_measured_from_when_it_began_reading(xero_conne
     # The bar times each kind from its first update, which arrives only after the first page is read and
     # applied: the first frame then claims tens of millions of records a second.
     monkeypatch.setattr(pull_module, "PAGE_SIZE", 50)
-    for n in range(60):
-        xero_site.create_invoice(Contact={"Name": f"Cafe {n:03d}"}, LineItems=[{
-            "Description": "Kawakawa tea", "Quantity": 1, "UnitAmount": "10.00", "AccountCode": "200",
-            "TaxType": "OUTPUT2"}])
+    cafe_invoices_in_xero(xero_site, 60)
     err = StringIO()
 
     call_command("xero_sync", "run", "--pull-only", "--full", stdout=StringIO(), stderr=err)
