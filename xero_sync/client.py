@@ -4,14 +4,17 @@ here, and this is the only module that imports xero_python.
 It passes a timeout on every call, switches off urllib3's hidden retries (they would sleep for a
 Retry-After of hours inside a GET or PUT: docs/xero-api.md section 11), reads the rate-limit headers of
 every response, and turns every failure into one of xero_sync.errors, so the services above decide
-what to retry.
+what to retry. It refuses to call Xero at all inside an open database transaction (see
+`XeroCallInsideTransaction`).
 """
 
 import base64
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,6 +24,7 @@ import certifi
 import requests
 import urllib3
 from django.conf import settings
+from django.db import connection as database
 from oauthlib.oauth2 import InvalidGrantError
 from oauthlib.oauth2 import OAuth2Error as OAuthProtocolError
 from requests_oauthlib import OAuth2Session
@@ -57,6 +61,42 @@ def _timeout() -> int:
     return settings.XERO_HTTP_TIMEOUT
 
 
+# --- No transaction held across a call ---------------------------------------------------------------
+
+
+class XeroCallInsideTransaction(RuntimeError):
+    """A programming error, not a Xero failure (so no service retries it): a Xero call was made inside
+    an open database transaction. A call can take up to the HTTP timeout, and every row lock the
+    transaction holds would be held that long, blocking the other workers; a rollback would also forget
+    what Xero did. Call Xero first, then write what it answered in a short
+    transaction of its own."""
+
+
+# How many enclosing atomic blocks this thread's code did not open itself: the tests' own transaction
+# (pytest-django opens one per test, TestCase-style classes one more per class). Zero outside tests.
+_enclosing_atomic_blocks: ContextVar[int] = ContextVar("xero_gateway_enclosing_atomic_blocks", default=0)
+
+
+@contextlib.contextmanager
+def tolerating_enclosing_atomic_blocks(depth: int) -> Iterator[None]:
+    """For a test harness: the `depth` atomic blocks open now were opened by the harness around the whole
+    test, so only blocks opened inside them count as a transaction held across a call."""
+    token = _enclosing_atomic_blocks.set(depth)
+    try:
+        yield
+    finally:
+        _enclosing_atomic_blocks.reset(token)
+
+
+def _refuse_inside_transaction(operation: str) -> None:
+    # Reading these attributes opens no database connection; a thread that has none is never in a block.
+    if database.in_atomic_block and len(database.atomic_blocks) > _enclosing_atomic_blocks.get():
+        raise XeroCallInsideTransaction(
+            f"Xero call {operation!r} inside an open database transaction (transaction.atomic): call Xero "
+            "outside it and save the answer in a transaction of its own."
+        )
+
+
 # --- Identity: OAuth2 consent, tokens, connections ---------------------------------------------------
 
 
@@ -73,7 +113,8 @@ def authorization_url(*, state: str, code_challenge: str) -> str:
     return url
 
 
-def _token_call(call: Callable[[], dict]) -> dict:
+def _token_call(operation: str, call: Callable[[], dict]) -> dict:
+    _refuse_inside_transaction(operation)
     try:
         token = call()
     except InvalidGrantError as error:
@@ -98,20 +139,21 @@ def normalise_token(token: dict) -> dict:
 
 
 def exchange_code(*, code: str, code_verifier: str) -> dict:
-    return _token_call(lambda: _session().fetch_token(
+    return _token_call("exchange_code", lambda: _session().fetch_token(
         settings.XERO_TOKEN_URL, code=code, code_verifier=code_verifier,
         client_secret=settings.XERO_CLIENT_SECRET, include_client_id=True, timeout=_timeout(),
     ))
 
 
 def refresh_token(*, refresh_token_value: str) -> dict:
-    return _token_call(lambda: _session().refresh_token(
+    return _token_call("refresh_token", lambda: _session().refresh_token(
         settings.XERO_TOKEN_URL, refresh_token=refresh_token_value, client_id=settings.XERO_CLIENT_ID,
         client_secret=settings.XERO_CLIENT_SECRET, include_client_id=True, timeout=_timeout(),
     ))
 
 
 def _identity_request(method: str, url: str, **kwargs) -> requests.Response:
+    _refuse_inside_transaction(f"{method} {urlsplit(url).path}")
     try:
         response = requests.request(method, url, timeout=_timeout(), **kwargs)
     except requests.RequestException as error:
@@ -272,6 +314,7 @@ class AccountingGateway:
             raise
 
     def _call(self, operation: str, **kwargs: Any) -> dict:
+        _refuse_inside_transaction(operation)
         method = getattr(self._api, operation)
         self.calls_made += 1
         try:
