@@ -2,7 +2,8 @@
 
 Starts the web server, a Celery worker and beat (on the filesystem broker unless REDIS_URL is set) and,
 when the Xero emulator package is present and no real Xero app is configured, the emulator as the
-Xero organisation. Stops them all when one exits or on Ctrl-C, so nothing is left running behind you.
+Xero organisation. DEBUG is on in them unless DEBUG says otherwise (everywhere else it defaults to off).
+Stops them all when one exits or on Ctrl-C, so nothing is left running behind you.
 """
 
 import os
@@ -31,9 +32,17 @@ def processes() -> dict[str, list[str]]:
     return wanted
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of the processes started here: the caller's, with DEBUG on unless it says otherwise.
+    This local run is the one place debug pages are wanted; every other start defaults to DEBUG off."""
+    return {**os.environ, "DEBUG": os.environ.get("DEBUG", "true")}
+
+
 def main() -> int:
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    running = {name: subprocess.Popen(command, cwd=BASE_DIR) for name, command in processes().items()}
+    environment = child_environment()
+    running = {name: subprocess.Popen(command, cwd=BASE_DIR, env=environment)
+               for name, command in processes().items()}
     print(f"\n  Shop admin: http://{WEB_ADDRESS}/admin/  (processes: {', '.join(running)}; Ctrl-C stops all)\n",
           flush=True)
     stop = False

@@ -12,7 +12,16 @@ from .settings import *  # noqa: F403
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY")  # no default: required
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")  # required, e.g. shop.example.com
-if not XERO_TOKEN_KEYS and not XERO_USING_EMULATOR:  # noqa: F405
+# A production site on the emulator is almost always a forgotten XERO_CLIENT_ID: its books would silently
+# go nowhere. Running one on purpose (a staging copy, a demo) takes saying so.
+if XERO_USING_EMULATOR and not env.bool("XERO_ALLOW_EMULATOR", default=False):  # noqa: F405
+    raise ImproperlyConfigured(
+        "XERO_CLIENT_ID is not set, so this production site would talk to the Xero emulator "
+        f"({XERO_EMULATOR_URL}). Set XERO_CLIENT_ID and XERO_CLIENT_SECRET, or XERO_ALLOW_EMULATOR=true "  # noqa: F405
+        "to run on the emulator on purpose.")
+# No key derived from SECRET_KEY here, emulator or not: rotating SECRET_KEY must not lock the site out of
+# its tokens, and a secret used for one thing should not quietly be the key to another.
+if not XERO_TOKEN_KEYS:  # noqa: F405
     raise ImproperlyConfigured("Set XERO_TOKEN_KEY: it encrypts the stored Xero tokens.")
 
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.

@@ -8,7 +8,9 @@ from .env import BASE_DIR, VAR_DIR, env
 VAR_DIR.mkdir(exist_ok=True)
 
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: a 500 page with DEBUG on shows every setting and local variable. Only the embedded
+# run (`make run`, config/embedded.py) turns it on for the processes it starts.
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -16,7 +16,7 @@ from tests.support import REPO_ROOT
 PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
-    " 'broker': s.CELERY_BROKER_URL, 'currency': s.SHOP_CURRENCY, 'tz': s.TIME_ZONE}))"
+    " 'broker': s.CELERY_BROKER_URL, 'currency': s.SHOP_CURRENCY, 'tz': s.TIME_ZONE, 'debug': s.DEBUG}))"
 )
 
 
@@ -36,6 +36,21 @@ def test_embedded_defaults_need_no_services():
     assert loaded["name"] == str(REPO_ROOT / "var" / "shop.sqlite3")
     assert loaded["broker"] == "filesystem://"
     assert (loaded["currency"], loaded["tz"]) == ("NZD", "Pacific/Auckland")
+
+
+def test_debug_is_off_unless_asked_for():
+    # a 500 page with DEBUG on shows the settings (the webhook key among them) and local variables
+    assert settings_with()["debug"] is False
+    assert settings_with(DEBUG="true")["debug"] is True
+
+
+def test_only_the_embedded_run_turns_debug_on(monkeypatch):
+    from config import embedded
+
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert embedded.child_environment()["DEBUG"] == "true"
+    monkeypatch.setenv("DEBUG", "false")
+    assert embedded.child_environment()["DEBUG"] == "false"
 
 
 def test_environment_switches_to_postgres_and_redis():

@@ -1,5 +1,6 @@
 """System checks: a half-configured Xero setup is reported at start-up, not at the first sync."""
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -7,6 +8,18 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .crypto import token_cipher
+
+XERO_URL_SETTINGS = ("XERO_EMULATOR_URL", "XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOKE_URL",
+                     "XERO_CONNECTIONS_URL", "XERO_API_URL")
+
+
+def _loopback(hostname: str | None) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname or "").is_loopback
+    except ValueError:
+        return False
 
 
 @register()
@@ -25,10 +38,23 @@ def xero_configuration(app_configs, **kwargs):
         problems.append(Error(
             f"XERO_REDIRECT_URI must end in /xero/callback/ (it is {settings.XERO_REDIRECT_URI!r}).",
             id="xero_sync.E003"))
-    if not settings.XERO_USING_EMULATOR and redirect.scheme != "https" and redirect.hostname not in {
-            "127.0.0.1", "localhost"}:
+    if not settings.XERO_USING_EMULATOR and redirect.scheme != "https" and not _loopback(redirect.hostname):
         problems.append(Error("Xero accepts only https redirect URIs (except localhost).",
                               hint="Set XERO_REDIRECT_URI to https://your-host/xero/callback/.", id="xero_sync.E004"))
+    if not settings.XERO_USING_EMULATOR and _loopback(redirect.hostname):
+        # A real Xero app sending its codes back to this machine: right for a local try, wrong for a site.
+        # It is also what XERO_REDIRECT_URI defaults to, so a forgotten setting shows up here.
+        problems.append((Warning if settings.DEBUG else Error)(
+            f"XERO_REDIRECT_URI points a real Xero app at this machine ({settings.XERO_REDIRECT_URI}).",
+            hint="Set XERO_REDIRECT_URI to https://your-host/xero/callback/ (loopback is for a local try "
+                 "with DEBUG on only).", id="xero_sync.E008"))
+    for name in XERO_URL_SETTINGS:
+        url = urlsplit(getattr(settings, name, "") or "")
+        if url.scheme == "http" and not _loopback(url.hostname):
+            problems.append(Error(
+                f"{name} is plain http to {url.hostname}: tokens, codes and the client secret would cross the "
+                "network unencrypted.", hint="Use https (plain http only to 127.0.0.1 or localhost).",
+                id="xero_sync.E009"))
     if "offline_access" not in settings.XERO_SCOPES:
         problems.append(Error("XERO_SCOPES lacks offline_access: the connection would die after 30 minutes.",
                               id="xero_sync.E005"))

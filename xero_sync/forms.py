@@ -3,6 +3,7 @@
 from django import forms
 
 from .models import PaymentMethodConfig
+from .services.configuration import MAX_DEBOUNCE_SECONDS, MAX_WAIT_SECONDS, MIN_DEBOUNCE_SECONDS
 
 
 def _code_field(label: str, entries: list[dict], key: str, *, required: bool = False, help_text: str = ""):
@@ -16,8 +17,14 @@ def _code_field(label: str, entries: list[dict], key: str, *, required: bool = F
 class SyncSettingsForm(forms.Form):
     auto_sync = forms.BooleanField(label="Auto-sync", required=False,
                                    help_text="Push changes automatically after the quiet period.")
-    debounce_seconds = forms.IntegerField(label="Quiet period (seconds)", min_value=1)
-    max_wait_seconds = forms.IntegerField(label="Longest wait (seconds)", min_value=1)
+    # Bounded here too (with the service's words), so an absurd number is a form error, not a database error.
+    debounce_seconds = forms.IntegerField(
+        label="Quiet period (seconds)", min_value=1, max_value=MAX_DEBOUNCE_SECONDS,
+        error_messages={"max_value": f"The quiet period must be between {MIN_DEBOUNCE_SECONDS} and "
+                                     f"{MAX_DEBOUNCE_SECONDS} seconds."})
+    max_wait_seconds = forms.IntegerField(
+        label="Longest wait (seconds)", min_value=1, max_value=MAX_WAIT_SECONDS,
+        error_messages={"max_value": f"The longest wait can be at most {MAX_WAIT_SECONDS} seconds (a day)."})
 
     def __init__(self, *args, revenue_accounts: list[dict], **kwargs):
         super().__init__(*args, **kwargs)

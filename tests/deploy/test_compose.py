@@ -113,3 +113,31 @@ def test_production_refuses_to_start_without_its_secrets(missing):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def _check(environment: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO_ROOT, env=environment,
+                          capture_output=True, text=True)
+
+
+def test_production_refuses_the_emulator_unless_asked_explicitly():
+    # a forgotten XERO_CLIENT_ID would otherwise run the live shop's books against 127.0.0.1:8765
+    environment = production_environment()
+    del environment["XERO_CLIENT_ID"], environment["XERO_CLIENT_SECRET"]
+    refused = _check(environment)
+    assert refused.returncode != 0 and "XERO_ALLOW_EMULATOR" in refused.stderr
+    # and asked for, it starts
+    allowed = _check({**environment, "XERO_ALLOW_EMULATOR": "true"})
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+def test_production_refuses_a_token_key_derived_from_the_secret_key_even_on_the_emulator():
+    environment = production_environment(XERO_ALLOW_EMULATOR="true")
+    del environment["XERO_CLIENT_ID"], environment["XERO_CLIENT_SECRET"], environment["XERO_TOKEN_KEY"]
+    refused = _check(environment)
+    assert refused.returncode != 0 and "XERO_TOKEN_KEY" in refused.stderr
+
+
+def test_production_check_names_a_loopback_redirect_for_a_real_app():
+    result = _check(production_environment(XERO_REDIRECT_URI="http://127.0.0.1:8000/xero/callback/"))
+    assert result.returncode != 0 and "xero_sync.E008" in result.stderr

@@ -123,6 +123,30 @@ def test_before_connecting_codes_are_free_text_and_accepted(admin_client, card):
     assert PaymentMethodConfig.objects.get().xero_account_code == "090"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(("field", "message"), [
+    ("max_wait_seconds", "The longest wait can be at most 86400 seconds (a day)."),
+    ("debounce_seconds", "The quiet period must be between 10 and 3600 seconds."),
+])
+def test_a_huge_wait_is_a_form_error_not_a_database_error(admin_client, field, message):
+    # 10**12 overflows PostgreSQL's integer column: today a DataError and a 500
+    base = {"debounce_seconds": "120", "max_wait_seconds": "600"}
+    response = save(admin_client, "sync", {**base, field: str(10**12)})
+    assert response.status_code == 200
+    assert message in page_text(response)
+    assert getattr(sync_settings(), field) == int(base[field])
+
+
+def test_the_service_bounds_the_longest_wait_too(db):
+    from django.core.exceptions import ValidationError
+
+    from xero_sync.services.configuration import sync_settings_update
+
+    with pytest.raises(ValidationError, match="at most 86400 seconds"):
+        sync_settings_update(max_wait_seconds=86401)
+    assert sync_settings_update(max_wait_seconds=86400).max_wait_seconds == 86400
+
+
 def test_the_command_line_configures_with_the_same_checks(connected, card):
     out = StringIO()
     call_command("xero_sync", "configure", "--payment-method", "card", "--direction", "push", "--account", "620",

@@ -19,6 +19,8 @@ from .connection import connection_current, connection_gateway
 
 MIN_DEBOUNCE_SECONDS = 10
 MAX_DEBOUNCE_SECONDS = 3600
+# A day: longer would hold changes back past the daily run, and far larger numbers overflow the column.
+MAX_WAIT_SECONDS = 24 * 3600
 REVENUE_TYPES = {"REVENUE", "SALES", "OTHERINCOME"}
 
 
@@ -116,6 +118,10 @@ def sync_settings_update(
     if not MIN_DEBOUNCE_SECONDS <= current.debounce_seconds <= MAX_DEBOUNCE_SECONDS:
         raise ValidationError({"debounce_seconds": (
             f"The quiet period must be between {MIN_DEBOUNCE_SECONDS} and {MAX_DEBOUNCE_SECONDS} seconds."
+        )})
+    if current.max_wait_seconds > MAX_WAIT_SECONDS:
+        raise ValidationError({"max_wait_seconds": (
+            f"The longest wait can be at most {MAX_WAIT_SECONDS} seconds (a day)."
         )})
     if current.max_wait_seconds < current.debounce_seconds:
         raise ValidationError({"max_wait_seconds": "The longest wait cannot be shorter than the quiet period."})
