@@ -1,8 +1,14 @@
 """The admin API under ``/_emulator/``: the Python handle's controls over HTTP, for a demo run from a
-shell or another process. JSON in, JSON out; no authentication (the server answers loopback only).
+shell or another process. JSON in, JSON out; no authentication (the server answers loopback only, and
+takes a POST only with a JSON content type, which a web page on another origin cannot send without a
+CORS preflight the emulator never grants: see server.py).
 
 In paths, ``{tenant}`` is a tenant id or ``default``. Bodies are the handle's keyword arguments;
 bookkeeper bodies are Xero fields (``{"Name": ..., "EmailAddress": ...}``).
+
+The call log it returns hides every secret (tokens, authorization codes, PKCE verifiers, client
+secrets, Authorization headers): anything on the machine can read it. The Python handle's
+``Emulator.calls`` keeps them, for tests in the same process.
 """
 
 import re
@@ -19,8 +25,39 @@ def _tenant(emulator: Emulator, match: re.Match) -> str:
     return emulator.default_tenant_id if tenant == "default" else tenant
 
 
+MASKED = "[masked]"
+# OAuth2's own field names (lower case; Xero's Accounting fields are PascalCase, so "Code" is an account's).
+SECRET_FIELDS = frozenset({
+    "access_token", "refresh_token", "id_token", "token", "code", "code_verifier", "client_secret",
+    "authorization", "password",
+})
+
+
+def masked(value: object) -> object:
+    """`value` with every secret field's value replaced, at any depth."""
+    if isinstance(value, dict):
+        return {key: MASKED if key in SECRET_FIELDS and _present(item) else masked(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
+def _present(item: object) -> bool:
+    return item not in (None, "")
+
+
 def _calls(emulator: Emulator, match, body):
-    return [{**call, "at": call["at"].isoformat()} for call in emulator.calls_to()]
+    return [masked({**call, "at": call["at"].isoformat()}) for call in emulator.calls_to()]
+
+
+def _stats(emulator: Emulator, match, body):
+    return emulator.stats()
+
+
+def _reset_stats(emulator, match, body):
+    emulator.reset_peak_in_flight(body.get("tenant_id"))
+    return emulator.stats()
 
 
 def _add_org(emulator, match, body):
@@ -112,6 +149,7 @@ POST_ROUTES = [
     (r"/_emulator/faults/clear", _clear_faults),
     (r"/_emulator/clock/advance", _advance),
     (r"/_emulator/reset", _reset),
+    (r"/_emulator/stats/reset", _reset_stats),
     (rf"/_emulator/orgs/{_TENANT}/contacts", _create_contact),
     (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}", _edit_contact),
     (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}/archive", _archive_contact),
@@ -119,7 +157,7 @@ POST_ROUTES = [
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/void", _void_invoice),
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/payments", _bank_payment),
 ]
-GET_ROUTES = [(r"/_emulator/calls", _calls)]
+GET_ROUTES = [(r"/_emulator/calls", _calls), (r"/_emulator/stats", _stats)]
 DETAIL_PAGE = re.compile(rf"/_emulator/orgs/{_TENANT}/(?P<kind>contacts|invoices|payments)/{_ID}")
 
 

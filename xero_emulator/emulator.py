@@ -215,6 +215,20 @@ class Emulator:
         """Accounting calls of this tenant being served right now."""
         return self.limiter.in_flight((tenant_id or self.default_tenant_id).lower())
 
+    def peak_in_flight(self, tenant_id: str | None = None) -> int:
+        """The most Accounting calls of this tenant served at the same moment since the last
+        reset_peak_in_flight() (or reset()): a high-water mark, so no overlap is missed between samples."""
+        return self.limiter.peak_in_flight((tenant_id or self.default_tenant_id).lower())
+
+    def reset_peak_in_flight(self, tenant_id: str | None = None) -> None:
+        """Start the high-water mark again from the calls in flight now (tenant_id None: every tenant)."""
+        self.limiter.reset_peak_in_flight(tenant_id and tenant_id.lower())
+
+    def stats(self) -> dict:
+        """What the admin API's GET /_emulator/stats answers: calls in flight now, and their peak, per
+        tenant that has had a call."""
+        return {"tenants": self.limiter.stats()}
+
     def inject_fault(
         self,
         kind: str,

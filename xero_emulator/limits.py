@@ -32,6 +32,11 @@ class _Usage:
     minute: deque = field(default_factory=deque)  # call times within the minute window
     day: deque = field(default_factory=deque)  # call times within the last 24 hours
     in_flight: int = 0
+    peak_in_flight: int = 0  # the most calls in flight at once since the last reset of the peak
+
+    def start(self) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
 
 @dataclass
@@ -75,7 +80,7 @@ class RateLimiter:
             _expire(self._app_calls, now - APP_WINDOW_SECONDS)
             if not limits.enabled:
                 # Benchmarks measure our CPU, not Xero's pacing: never refuse, always report full quota.
-                usage.in_flight += 1
+                usage.start()
                 return Admission(True, self._headers(limits, minute_used=0, day_used=0, app_used=0))
 
             problem, wait = None, None
@@ -91,7 +96,7 @@ class RateLimiter:
                 usage.minute.append(now)
                 usage.day.append(now)
                 self._app_calls.append(now)
-                usage.in_flight += 1
+                usage.start()
             headers = self._headers(limits, len(usage.minute), len(usage.day), len(self._app_calls))
             if problem is None:
                 return Admission(True, headers)
@@ -110,9 +115,30 @@ class RateLimiter:
             usage = self._usage.get(tenant_id)
             return usage.in_flight if usage else 0
 
+    def peak_in_flight(self, tenant_id: str) -> int:
+        """The most of this tenant's calls served at the same moment since the peak was last reset: a
+        test reads it at the end instead of sampling in_flight() and missing a short overlap."""
+        with self._lock:
+            usage = self._usage.get(tenant_id)
+            return usage.peak_in_flight if usage else 0
+
+    def reset_peak_in_flight(self, tenant_id: str | None = None) -> None:
+        """Start the high-water mark again from the calls in flight now (tenant_id None: every tenant's)."""
+        with self._lock:
+            for tenant, usage in self._usage.items():
+                if tenant_id is None or tenant == tenant_id:
+                    usage.peak_in_flight = usage.in_flight
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per tenant: calls in flight now and the peak since it was last reset."""
+        with self._lock:
+            return {tenant: {"in_flight": usage.in_flight, "peak_in_flight": usage.peak_in_flight}
+                    for tenant, usage in self._usage.items()}
+
     def reset(self) -> None:
         with self._lock:
-            self._usage = {tenant: _Usage(in_flight=u.in_flight) for tenant, u in self._usage.items()}
+            self._usage = {tenant: _Usage(in_flight=u.in_flight, peak_in_flight=u.in_flight)
+                           for tenant, u in self._usage.items()}
             self._app_calls.clear()
 
     def _headers(self, limits: Limits, minute_used: int, day_used: int, app_used: int) -> dict[str, str]:

@@ -337,6 +337,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not ipaddress.ip_address(self.client_address[0]).is_loopback:
             self._send(json_reply(403, {"error": "the admin API answers loopback clients only"}))
             return
+        if method != "GET":
+            refusal = _cross_origin_refusal(self.headers)
+            if refusal:
+                self._send(json_reply(refusal[0], {"error": refusal[1]}))
+                return
         try:
             payload = loads(body) if body else {}
         except ValueError:
@@ -344,6 +349,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status, result = admin.handle(self.emulator, method, route, path, payload)
         self._send(html_reply(status, result) if isinstance(result, str) else json_reply(status, result))
+
+
+def _cross_origin_refusal(headers) -> tuple[int, str] | None:
+    """Why a state-changing admin request may have come from a web page, or None.
+
+    Any page the user's browser opens may send a "simple" cross-origin POST to a loopback port (form
+    fields or text/plain, no preflight) and could reset or fault the emulator. Such a request can never
+    carry Content-Type: application/json without a CORS preflight, which this server never grants; and a
+    browser names the page's origin in Origin, which must then be loopback too."""
+    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return 415, "admin requests must be JSON: send Content-Type: application/json"
+    origin = headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).hostname not in LOOPBACK_HOSTS:
+        return 403, f"the admin API refuses requests from web pages on {origin}"
+    if origin == "null":
+        return 403, "the admin API refuses requests from sandboxed or file pages"
+    return None
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def _bearer(headers: dict) -> str:
