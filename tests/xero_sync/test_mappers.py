@@ -346,3 +346,193 @@ def test_xero_dates_are_read_as_aware_instants(value, expected):
     # then the same instant, aware (so comparing it with our aware datetimes cannot raise)
     assert parsed == expected
     assert parsed is None or parsed.tzinfo is not None
+
+
+def test_a_negative_or_padded_microsoft_date_is_still_read():
+    assert mappers.parse_xero_datetime(" /Date(-86400000+0000)/ ") == datetime.datetime(
+        1969, 12, 31, tzinfo=datetime.UTC)
+
+
+# --- From Xero ---------------------------------------------------------------------------------------
+# What a pull reads back. Rows are Xero's JSON as the gateway returns it (money as Decimal, dates in
+# Xero's /Date(ms+0000)/ form); no database is touched (no db fixture: pytest-django would refuse).
+
+MARCH_2 = "/Date(1772409600000+0000)/"  # 2026-03-02T00:00:00Z
+MARCH_3_NOON = "/Date(1772539200000+0000)/"  # 2026-03-03T12:00:00Z
+
+
+def test_a_xero_person_is_read_back_without_a_company_name():
+    # given a Xero contact whose name is just the person's, with stray spaces
+    row = {"ContactID": "c1", "Name": " Aroha Walker ", "FirstName": "Aroha ", "LastName": " Walker",
+           "EmailAddress": " aroha@example.com "}
+
+    # when it is read
+    fields = mappers.contact_fields_from_xero(row)
+
+    # then it is a person, trimmed, and every other field is blank rather than None
+    assert fields == {
+        "first_name": "Aroha", "last_name": "Walker", "company_name": "", "email": "aroha@example.com",
+        "phone": "", "address_line1": "", "address_line2": "", "city": "", "region": "", "postcode": "",
+        "country": "",
+    }
+
+
+def test_a_xero_name_other_than_the_persons_is_their_company():
+    row = {"Name": "Kauri Timber Ltd", "FirstName": "Aroha", "LastName": "Walker"}
+    assert mappers.contact_fields_from_xero(row)["company_name"] == "Kauri Timber Ltd"
+    assert mappers.contact_fields_from_xero({"Name": "Kauri Timber Ltd"})["company_name"] == "Kauri Timber Ltd"
+
+
+def test_the_name_we_gave_a_namesake_is_not_taken_back_as_a_company():
+    # given the second David Smith, whom our push named "David Smith (david2@example.com)" in Xero
+    row = {"Name": "David Smith (david2@example.com)", "FirstName": "David", "LastName": "Smith"}
+
+    # then reading him back leaves him without a company
+    fields = mappers.contact_fields_from_xero(row, our_xero_name="David Smith (david2@example.com)")
+    assert fields["company_name"] == ""
+    # but without that knowledge the name would look like a company's
+    assert mappers.contact_fields_from_xero(row)["company_name"] == "David Smith (david2@example.com)"
+
+
+def test_the_default_phone_and_the_postal_address_are_preferred_and_empty_ones_skipped():
+    row = {
+        "Name": "Aroha Walker",
+        "Phones": [
+            {"PhoneType": "DEFAULT", "PhoneNumber": ""},  # Xero always lists all four types, mostly empty
+            {"PhoneType": "MOBILE", "PhoneNumber": "555 0199", "PhoneAreaCode": "021"},
+            {"PhoneType": "DDI", "PhoneNumber": "555 0100", "PhoneCountryCode": "64", "PhoneAreaCode": "9"},
+        ],
+        "Addresses": [
+            {"AddressType": "STREET", "AddressLine1": "1 Queen Street", "City": "Auckland"},
+            {"AddressType": "POBOX", "AddressLine1": "PO Box 12", "AddressLine2": "Shortland Street",
+             "City": "Auckland", "Region": "Auckland", "PostalCode": "1140", "Country": "New Zealand"},
+        ],
+    }
+
+    fields = mappers.contact_fields_from_xero(row)
+
+    # the DEFAULT phone is empty, so the MOBILE one; its parts joined as a person would write them
+    assert fields["phone"] == "021 555 0199"
+    assert (fields["address_line1"], fields["address_line2"], fields["city"], fields["region"],
+            fields["postcode"], fields["country"]) == (
+        "PO Box 12", "Shortland Street", "Auckland", "Auckland", "1140", "New Zealand")
+
+
+def test_a_phone_of_another_type_is_used_when_no_preferred_one_has_a_number():
+    row = {"Phones": [{"PhoneType": "FAX", "PhoneNumber": "555 0111", "PhoneCountryCode": "64"}],
+           "Addresses": [{"AddressType": "DELIVERY", "AddressLine1": "2 Wharf Road"}]}
+    fields = mappers.contact_fields_from_xero(row)
+    assert (fields["phone"], fields["address_line1"]) == ("64 555 0111", "2 Wharf Road")
+
+
+def a_xero_invoice(**fields) -> dict:
+    return {
+        "Type": "ACCREC", "InvoiceID": "9f0c1a4e-1111-4c3b-9d0f-000000000001", "InvoiceNumber": "S-000001",
+        "Status": "AUTHORISED", "Date": MARCH_2, "DueDate": MARCH_2, "CurrencyCode": "NZD",
+        "LineAmountTypes": "Inclusive", "SubTotal": Decimal("100.00"), "TotalTax": Decimal("15.00"),
+        "Total": Decimal("115.00"), "AmountDue": Decimal("65.00"), "AmountPaid": Decimal("50.00"),
+        "Reference": "Order 1", "UpdatedDateUTC": MARCH_3_NOON,
+        "LineItems": [
+            {"Description": "Merino beanie", "Quantity": Decimal("2"), "UnitAmount": Decimal("57.50"),
+             "DiscountRate": Decimal("0"), "AccountCode": "200", "TaxType": "OUTPUT2", "ItemCode": "BEANIE",
+             "TaxAmount": Decimal("15.00"), "LineAmount": Decimal("115.00")},
+            {"Description": "Note only"},
+        ],
+        **fields,
+    }
+
+
+def test_a_xero_invoice_is_read_as_sale_fields_and_numbered_lines():
+    fields, lines = mappers.invoice_fields_from_xero(a_xero_invoice())
+
+    assert fields == {
+        "number": "S-000001", "status": "AUTHORISED", "date": datetime.date(2026, 3, 2),
+        "due_date": datetime.date(2026, 3, 2), "currency": "NZD", "line_amount_type": "inclusive",
+        "subtotal": Decimal("100.00"), "total_tax": Decimal("15.00"), "total": Decimal("115.00"),
+        "amount_due": Decimal("65.00"), "amount_paid": Decimal("50.00"), "reference": "Order 1",
+        "updated_in_xero_at": datetime.datetime(2026, 3, 3, 12, tzinfo=datetime.UTC),
+    }
+    assert lines == [
+        {"position": 1, "description": "Merino beanie", "quantity": Decimal("2"),
+         "unit_amount": Decimal("57.50"), "discount_rate": Decimal("0"), "account_code": "200",
+         "tax_type": "OUTPUT2", "item_code": "BEANIE", "tax_amount": Decimal("15.00"),
+         "line_amount": Decimal("115.00")},
+        # a description-only line: zeros and blanks, never None
+        {"position": 2, "description": "Note only", "quantity": Decimal("0"), "unit_amount": Decimal("0"),
+         "discount_rate": Decimal("0"), "account_code": "", "tax_type": "", "item_code": "",
+         "tax_amount": Decimal("0.00"), "line_amount": Decimal("0.00")},
+    ]
+
+
+def test_invoice_money_is_decimal_to_the_cent_even_from_floats_or_missing():
+    fields, _ = mappers.invoice_fields_from_xero(a_xero_invoice(Total=114.999, AmountDue=None, SubTotal=100))
+    assert (fields["total"], fields["amount_due"], fields["subtotal"]) == (
+        Decimal("115.00"), Decimal("0.00"), Decimal("100.00"))
+    assert all(isinstance(fields[key], Decimal) for key in ("total", "amount_due", "subtotal"))
+
+
+@pytest.mark.parametrize(("xero_type", "ours"), [
+    ("Exclusive", "exclusive"), ("Inclusive", "inclusive"), ("NoTax", "no_tax"), (None, "exclusive"),
+])
+def test_invoice_line_amount_types_are_read_back(xero_type, ours):
+    fields, _ = mappers.invoice_fields_from_xero(a_xero_invoice(LineAmountTypes=xero_type))
+    assert fields["line_amount_type"] == ours
+
+
+def test_long_invoice_numbers_and_references_are_cut_to_what_the_shop_stores():
+    fields, _ = mappers.invoice_fields_from_xero(a_xero_invoice(InvoiceNumber="N" * 300, Reference="R" * 300))
+    assert (len(fields["number"]), len(fields["reference"])) == (255, 255)
+
+
+def test_an_invoice_without_dates_or_lines_reads_as_blanks():
+    fields, lines = mappers.invoice_fields_from_xero(
+        a_xero_invoice(Date=None, DueDate=None, LineItems=None, CurrencyCode=None, Reference=None))
+    assert (fields["date"], fields["due_date"], fields["currency"], fields["reference"], lines) == (
+        None, None, "", "", [])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"Status": "SOMETHING_NEW"}, "unknown invoice status 'SOMETHING_NEW'"),
+    ({"Status": None}, "unknown invoice status None"),
+    ({"InvoiceID": ""}, "the invoice has no InvoiceID"),
+    ({"UpdatedDateUTC": None}, "the invoice has no UpdatedDateUTC"),
+])
+def test_an_invoice_we_cannot_read_is_refused_saying_why(change, message):
+    with pytest.raises(ValueError, match=message):
+        mappers.invoice_fields_from_xero(a_xero_invoice(**change))
+
+
+def a_xero_payment(**fields) -> dict:
+    return {"PaymentID": "7d1c0000-2222-4c3b-9d0f-000000000001", "Date": MARCH_2, "Amount": Decimal("50.00"),
+            "Reference": "WEB-R000007 card", "Status": "AUTHORISED", "UpdatedDateUTC": MARCH_3_NOON,
+            "Invoice": {"InvoiceID": "9f0c1a4e-1111-4c3b-9d0f-000000000001", "CurrencyCode": "NZD"}, **fields}
+
+
+def test_a_xero_payment_is_read_as_receipt_fields():
+    assert mappers.payment_fields_from_xero(a_xero_payment()) == {
+        "amount": Decimal("50.00"), "currency": "NZD", "date": datetime.date(2026, 3, 2),
+        "reference": "WEB-R000007 card", "status": "active",
+        "updated_in_xero_at": datetime.datetime(2026, 3, 3, 12, tzinfo=datetime.UTC),
+    }
+
+
+def test_a_deleted_xero_payment_reads_as_deleted_and_missing_parts_as_blanks():
+    fields = mappers.payment_fields_from_xero(a_xero_payment(Status="DELETED", Invoice=None, Reference=None,
+                                                             Amount=12.346))
+    assert (fields["status"], fields["currency"], fields["reference"], fields["amount"]) == (
+        "deleted", "", "", Decimal("12.35"))
+
+
+@pytest.mark.parametrize("change", [{"PaymentID": None}, {"Date": None}, {"UpdatedDateUTC": ""}])
+def test_a_payment_we_cannot_read_is_refused(change):
+    with pytest.raises(ValueError):
+        mappers.payment_fields_from_xero(a_xero_payment(**change))
+
+
+def test_validation_messages_are_xeros_messages_in_order_without_blanks():
+    element = {"ValidationErrors": [{"Message": "Account code '999' is not a valid code."}, {"Message": ""},
+                                    {"Detail": "no message"}, {"Message": "Email address must be valid."}]}
+    assert mappers.validation_messages(element) == [
+        "Account code '999' is not a valid code.", "Email address must be valid."]
+    assert mappers.validation_messages({}) == []
+    assert mappers.validation_messages({"ValidationErrors": None}) == []
