@@ -1,7 +1,53 @@
-"""A JSON log formatter: one object per line, for log collectors (LOG_FORMAT=json)."""
+"""Logging helpers: a JSON formatter (LOG_FORMAT=json) and the filter that keeps secrets out of every log.
+
+The libraries under the Xero gateway (requests_oauthlib, oauthlib, urllib3, xero_python) log tokens, the
+client secret and PKCE verifiers at DEBUG; settings.py pins them to WARNING. This filter is the second
+line: whatever still reaches a handler has token-like fields, authorization headers and JWTs masked, and
+the OAuth callback's query string (the authorization code and state) dropped, in line and JSON format.
+"""
 
 import json
 import logging
+import re
+
+REDACTED = "[redacted]"
+_SECRET_FIELDS = r"access_token|refresh_token|id_token|client_secret|code_verifier|code|state|token|password"
+_PATTERNS = [
+    # the callback's query string, as an access log writes the request line
+    (re.compile(r"(/xero/callback/?)\?[^\s\"']*"), rf"\1?{REDACTED}"),
+    # form or query encoded: access_token=...&code=...
+    (re.compile(rf"(?i)\b({_SECRET_FIELDS})=[^&\s\"',;)}}]+"), rf"\1={REDACTED}"),
+    # JSON or a Python dict's repr: "access_token": "..." / 'code_verifier': '...'
+    (re.compile(rf"""(?i)(["']({_SECRET_FIELDS})["']\s*:\s*)(["'])(?:(?!\3).)*\3"""), rf"\1\3{REDACTED}\3"),
+    # Authorization headers
+    (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{12,}=*"), rf"\1 {REDACTED}"),
+    # a JWT anywhere (Xero's access and id tokens are JWTs)
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and traceback before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: the handler reports it; never break the caller
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -12,6 +58,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text is the traceback as the redacting filter left it
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -185,17 +185,27 @@ CELERY_BEAT_SCHEDULE: dict = {
     "xero-notify-digest": {"task": "xero_sync.notify_digest", "schedule": 3600.0},
 }
 
-# One line per event; LOG_FORMAT=json makes each line a JSON object for a log collector.
+# One line per event; LOG_FORMAT=json makes each line a JSON object for a log collector. Secrets never
+# reach a log: the libraries that log tokens, the client secret and PKCE verifiers at DEBUG are pinned to
+# WARNING whatever LOG_LEVEL says, and every record passes a filter that masks what looks like one
+# (config/logs.py), including the OAuth callback's query string in the development server's access log.
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "config.logs.SecretRedactingFilter"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler",
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"],
                              "formatter": env.str("LOG_FORMAT", default="line")}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        **{name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "urllib3", "xero_python")},
+        # runserver's access log: through the redacting handler instead of Django's own
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # /healthz reports unhealthy when the last successful Xero sync is older than this (a daily run at least).

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from .crypto import token_cipher
 
@@ -70,3 +71,21 @@ def xero_configuration(app_configs, **kwargs):
         problems.append(Error("XERO_TOKEN_KEY must be set in production to encrypt the stored Xero tokens.",
                               id="xero_sync.E007"))
     return problems
+
+
+@register()
+def xero_stored_token(app_configs, **kwargs):
+    """A stored token this process's XERO_TOKEN_KEY cannot read (a wrong key, or a rotation that dropped
+    the old one). Before migrations there is nothing to read, and nothing to say."""
+    from .services.connection import connection_current, connection_token_problem
+
+    try:
+        problem = connection_token_problem(connection_current(), this_process_only=True)
+    except DatabaseError:
+        return []
+    if not problem:
+        return []
+    return [Error(f"The current Xero connection's stored token cannot be read: {problem}",
+                  hint="Set XERO_TOKEN_KEY to the key it was stored with (XERO_TOKEN_KEY=new,old keeps "
+                       "both during a rotation). The connection is kept; syncing resumes once the key is right.",
+                  id="xero_sync.E010")]

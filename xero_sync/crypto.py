@@ -20,15 +20,28 @@ def token_cipher() -> MultiFernet:
 
 
 class TokenDecryptError(Exception):
-    """The stored token cannot be read with the configured keys (the key changed): reconnect."""
+    """The stored token cannot be read with the configured keys: a wrong XERO_TOKEN_KEY in this process (or
+    one still on the old key during a rotation). A configuration error: the token itself is fine."""
+
+
+class TokenKeyInvalid(TokenDecryptError):
+    """XERO_TOKEN_KEY is not a Fernet key at all: nothing can be encrypted or decrypted with it."""
+
+
+def _cipher() -> MultiFernet:
+    try:
+        return token_cipher()
+    except (ValueError, TypeError) as error:
+        raise TokenKeyInvalid(f"XERO_TOKEN_KEY is not a valid Fernet key ({error}).") from error
 
 
 def encrypt_token(token: dict) -> bytes:
-    return token_cipher().encrypt(json.dumps(token, sort_keys=True).encode())
+    return _cipher().encrypt(json.dumps(token, sort_keys=True).encode())
 
 
 def decrypt_token(ciphertext: bytes | memoryview) -> dict:
+    cipher = _cipher()
     try:
-        return json.loads(token_cipher().decrypt(bytes(ciphertext)))
+        return json.loads(cipher.decrypt(bytes(ciphertext)))
     except InvalidToken as error:
         raise TokenDecryptError("The stored Xero token cannot be decrypted with XERO_TOKEN_KEY.") from error

@@ -2,12 +2,13 @@
 
 from functools import wraps
 
+import kombu.exceptions
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -17,8 +18,9 @@ from . import selectors
 from .charts import bar_chart
 from .errors import XeroError
 from .forms import PaymentMethodConfigForm, SyncSettingsForm, TaxMappingForm, TenantChoiceForm
-from .models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
+from .models import PaymentMethodConfig, SyncRun, TaxMapping
 from .services import configuration
+from .services.attempts import attempt_pending_for
 from .services.connection import (
     ConnectError,
     connect_choose_tenant,
@@ -30,6 +32,10 @@ from .services.connection import (
 from .services.links import links_with_problems
 from .services.outbox import outbox_backlog, outbox_due_at
 from .tasks import sync_now
+
+BROKER_DOWN_MESSAGE = (
+    "The sync could not be started now: the task queue is not answering. Nothing is lost: every change stays "
+    "recorded, and the scheduled sync picks the work up by itself once the queue is back.")
 
 
 def xero_staff_required(view):
@@ -176,8 +182,9 @@ def callback(request: HttpRequest) -> HttpResponse:
 
 @xero_staff_required
 def choose_tenant(request: HttpRequest, attempt_id: int) -> HttpResponse:
-    attempt = get_object_or_404(OAuthAttempt, pk=attempt_id, completed_connection__isnull=True,
-                                pending_token_ciphertext__isnull=False)
+    attempt = attempt_pending_for(attempt_id=attempt_id, user=request.user)
+    if attempt is None:
+        raise Http404("No organisation choice is waiting for you here.")
     form = TenantChoiceForm(request.POST or None, tenants=attempt.pending_tenants)
     if request.method == "POST" and form.is_valid():
         try:
@@ -214,8 +221,14 @@ def sync_now_view(request: HttpRequest) -> HttpResponse:
     elif connection.status != connection.Status.ACTIVE:
         messages.error(request, "The Xero connection needs reconnecting first; pending changes are kept.")
     else:
-        sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
-        messages.success(request, "Sync started: the run appears below when it is done.")
+        try:
+            sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
+        except kombu.exceptions.OperationalError:
+            # The broker is down. Nothing is lost: the changes are in the outbox, and the beat tick (every
+            # 10 s, once the broker answers again) sends them when they are due.
+            messages.warning(request, BROKER_DOWN_MESSAGE)
+        else:
+            messages.success(request, "Sync started: the run appears below when it is done.")
     return redirect("xero_sync:settings")
 
 

@@ -24,14 +24,33 @@ from .. import client
 from ..crypto import TokenDecryptError, decrypt_token, encrypt_token
 from ..errors import XeroAuthorizationError, XeroError, XeroUnavailable
 from ..models import OAuthAttempt, XeroConnection
+from ..ratelimit import SyncPaused
+from .attempts import attempt_expired, attempt_started_by, attempts_purge
 from .leases import lease_acquire, lease_release, new_owner
 
 logger = logging.getLogger(__name__)
 
 # Refresh this long before the access token expires, well ahead of xero-python's own 60 s buffer.
 REFRESH_MARGIN_SECONDS = 300
+# From Connect to Xero's callback (the organisation choice may take longer: attempts.py).
 ATTEMPT_LIFETIME_SECONDS = 15 * 60
 POLL_SECONDS = 0.1
+
+
+# A stored token this process cannot read pauses syncing this long, then it simply tries again: once every
+# process has the right XERO_TOKEN_KEY, the next run goes through with the same connection.
+TOKEN_KEY_PAUSE_SECONDS = 60
+TOKEN_KEY_PROBLEM = ("XERO_TOKEN_KEY cannot read the stored Xero token (a configuration error: check the key "
+                     "in every process, web, worker and beat; the connection itself is kept)")
+
+
+class TokenKeyProblem(SyncPaused, XeroError):
+    """The configured XERO_TOKEN_KEY cannot read the stored token. Not a lost connection: the sync pauses
+    (as it does for Xero's daily limit) and resumes by itself once the key is right; pages that call Xero
+    show it as any other Xero error."""
+
+    def __init__(self, reason: str):
+        super().__init__(timezone.now() + datetime.timedelta(seconds=TOKEN_KEY_PAUSE_SECONDS), reason)
 
 
 class ConnectError(Exception):
@@ -47,6 +66,7 @@ def connection_current() -> XeroConnection | None:
 
 def connect_start(*, user=None) -> str:
     """Begin a consent: remember a single-use state and PKCE verifier, return Xero's authorize URL."""
+    attempts_purge()
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
@@ -58,19 +78,22 @@ def connect_complete(*, state: str, code: str, error: str = "", user=None) -> OA
     """Handle Xero's redirect back: spend the state, exchange the code, find the organisations.
 
     With one organisation the connection is made; with several, the attempt keeps the (encrypted) token
-    and the list until staff choose one (connect_choose_tenant).
+    and the list until the same user chooses one (connect_choose_tenant).
     """
     now = timezone.now()
-    # Spend the state before anything else: a replayed or forged callback stops here.
-    spent = OAuthAttempt.objects.filter(
+    attempt = OAuthAttempt.objects.filter(
         state=state, consumed_at__isnull=True,
         started_at__gte=now - datetime.timedelta(seconds=ATTEMPT_LIFETIME_SECONDS),
-    ).update(consumed_at=now) if state else 0
-    if not spent:
+    ).first() if state else None
+    if attempt is None:
         raise ConnectError("This Xero sign-in is unknown, expired or already used. Start again with Connect.")
-    attempt = OAuthAttempt.objects.get(state=state)
-    if attempt.started_by_id and user is not None and attempt.started_by_id != user.pk:
+    # Before spending the state: someone else's callback must not burn the sign-in of the user who started it.
+    if not attempt_started_by(attempt, user):
         raise ConnectError("This Xero sign-in was started by another user. Start again with Connect.")
+    # Spend the state before any call to Xero: of two racing callbacks, only one goes on.
+    if not OAuthAttempt.objects.filter(pk=attempt.pk, consumed_at__isnull=True).update(consumed_at=now):
+        raise ConnectError("This Xero sign-in is unknown, expired or already used. Start again with Connect.")
+    attempt.consumed_at = now
     if error or not code:
         attempt.error = f"Xero did not grant access: {error or 'no code returned'}."
         attempt.save(update_fields=["error"])
@@ -86,14 +109,19 @@ def connect_complete(*, state: str, code: str, error: str = "", user=None) -> OA
         attempt.error = "The consent granted access to no organisation. Start again and tick one."
         attempt.save(update_fields=["error"])
         raise ConnectError(attempt.error)
-    if len(tenants) == 1:
-        attempt.completed_connection = _connection_activate(tenant=tenants[0], token=token, user=user)
-    else:
-        attempt.pending_token_ciphertext = encrypt_token(token)
-        attempt.pending_tenants = [
-            {"id": tenant["id"], "tenantId": tenant["tenantId"], "tenantName": tenant["tenantName"]}
-            for tenant in tenants
-        ]
+    try:
+        if len(tenants) == 1:
+            attempt.completed_connection = _connection_activate(tenant=tenants[0], token=token, user=user)
+        else:
+            attempt.pending_token_ciphertext = encrypt_token(token)
+            attempt.pending_tenants = [
+                {"id": tenant["id"], "tenantId": tenant["tenantId"], "tenantName": tenant["tenantName"]}
+                for tenant in tenants
+            ]
+    except TokenDecryptError as failure:  # a malformed XERO_TOKEN_KEY: nothing can be stored
+        attempt.error = f"Connecting failed: {failure}"
+        attempt.save(update_fields=["error"])
+        raise ConnectError(attempt.error) from failure
     attempt.save()
     return attempt
 
@@ -101,13 +129,18 @@ def connect_complete(*, state: str, code: str, error: str = "", user=None) -> OA
 def connect_choose_tenant(*, attempt: OAuthAttempt, tenant_id: str, user=None) -> XeroConnection:
     if attempt.completed_connection_id or attempt.pending_token_ciphertext is None:
         raise ConnectError("This choice has already been made. Start again with Connect to change it.")
-    if attempt.started_by_id and user is not None and attempt.started_by_id != user.pk:
+    if not attempt_started_by(attempt, user):
         raise ConnectError("This Xero sign-in was started by another user.")
+    if attempt_expired(attempt):
+        raise ConnectError("This Xero sign-in has expired. Start again with Connect.")
     tenant = next((t for t in attempt.pending_tenants if t["tenantId"] == str(tenant_id)), None)
     if tenant is None:
         raise ConnectError("Choose one of the organisations listed.")
-    connection = _connection_activate(tenant=tenant, token=decrypt_token(attempt.pending_token_ciphertext),
-                                      user=user)
+    try:
+        connection = _connection_activate(tenant=tenant, token=decrypt_token(attempt.pending_token_ciphertext),
+                                          user=user)
+    except TokenDecryptError as failure:
+        raise ConnectError(f"Connecting failed: {failure}") from failure
     attempt.pending_token_ciphertext = None
     attempt.completed_connection = connection
     attempt.save(update_fields=["pending_token_ciphertext", "completed_connection"])
@@ -209,6 +242,21 @@ def connection_access_token(connection_id: int, *, rejected: str = "") -> str:
         time.sleep(POLL_SECONDS)
 
 
+def connection_token_problem(connection: XeroConnection | None, *, this_process_only: bool = False) -> str:
+    """Why the connection's stored token cannot be read: by this process's key, or (unless
+    `this_process_only`) by a worker's, which paused the sync for it. Empty when all is well."""
+    if connection is None or connection.status != XeroConnection.Status.ACTIVE:
+        return ""
+    try:
+        decrypt_token(connection.token_ciphertext)
+    except TokenDecryptError as failure:
+        return str(failure)
+    paused = connection.paused_until is not None and connection.paused_until > timezone.now()
+    if not this_process_only and paused and connection.pause_reason.startswith(TOKEN_KEY_PROBLEM):
+        return connection.pause_reason
+    return ""
+
+
 def _needs_refresh(token: dict, rejected: str) -> bool:
     # A rejected token that is no longer the stored one was already replaced by another worker.
     return token["expires_at"] - REFRESH_MARGIN_SECONDS <= time.time() or token["access_token"] == rejected
@@ -222,8 +270,9 @@ def _usable_token(connection: XeroConnection) -> dict:
     try:
         return decrypt_token(connection.token_ciphertext)
     except TokenDecryptError as failure:
-        connection_needs_reconnect(connection_id=connection.pk, reason=str(failure))
-        raise XeroAuthorizationError(str(failure)) from failure
+        # The token is fine; this process's key is not. Reconnecting would throw away a working connection.
+        logger.error("xero connection %s: %s Syncing pauses until the key is right.", connection.pk, failure)
+        raise TokenKeyProblem(f"{TOKEN_KEY_PROBLEM}: {failure}") from failure
 
 
 def _refresh(connection: XeroConnection, token: dict) -> dict:
