@@ -1,5 +1,9 @@
 """The shop's records. Staff edit these in the admin; the Xero sync (a separate app) reads them.
 
+Fields carry their own validation (validators, constraints). Rules that read other records (status
+changes, a confirmed sale's lines, what a receipt may pay) live once in services.py, which every write
+goes through; these models import neither services nor selectors.
+
 Invoice, InvoiceLine and Payment are the accounting side: copies of what Xero holds, written only by the
 pull from Xero, read-only for staff.
 """
@@ -122,6 +126,7 @@ class Sale(models.Model):
         Status.CANCELLED: {Status.CANCELLED},
     }
 
+    # Allocated by services.sale_create, the one place a sale is made (the pull from Xero never makes one).
     number = models.CharField(max_length=20, unique=True, editable=False, help_text="Generated, e.g. S-000042.")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="sales")
     date = models.DateField(default=timezone.localdate)
@@ -143,30 +148,13 @@ class Sale(models.Model):
                 name="sale_due_not_before_date",
                 condition=Q(due_date__isnull=True) | Q(due_date__gte=F("date")),
                 violation_error_message="The due date cannot be before the sale date.",
-            )
+            ),
+            # A sale saved without going through sale_create fails here, not as a second "" number later.
+            models.CheckConstraint(name="sale_has_a_number", condition=~Q(number="")),
         ]
 
     def __str__(self) -> str:
         return self.number or "New sale"
-
-    def save(self, *args, **kwargs):
-        if not self.number:
-            from .services import sale_number_next  # services import models; avoid the cycle at import
-
-            self.number = sale_number_next()
-        super().save(*args, **kwargs)
-
-    def clean(self) -> None:
-        if self.pk:
-            stored = Sale.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored and self.status not in self.ALLOWED_TRANSITIONS[stored]:
-                raise ValidationError(
-                    {
-                        "status": f"A {self.Status(stored).label.lower()} sale cannot become "
-                        f"{self.Status(self.status).label.lower()}."
-                        + (" Cancel it instead." if stored == self.Status.CONFIRMED else "")
-                    }
-                )
 
 
 class SaleLine(models.Model):
@@ -242,37 +230,6 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.payment_method} for {self.sale}"
-
-    def clean(self) -> None:
-        # Called by the admin form and by receipt_record alike, so both refuse the same inputs. A saved
-        # receipt whose sale, amount and overpayment choice are unchanged is not judged again: the sale may
-        # since have been cancelled or paid in Xero, and that must not block editing its note.
-        from .selectors import sale_amount_due
-
-        if not self.sale_id or self.amount is None or not self._money_changed():
-            return
-        sale = self.sale
-        if sale.status != Sale.Status.CONFIRMED:
-            raise ValidationError(
-                f"Receipts can only be taken on confirmed sales; {sale.number} is {sale.get_status_display().lower()}."
-            )
-        if self.payment_method_id and not self.payment_method.active and self._state.adding:
-            raise ValidationError({"payment_method": f"{self.payment_method} is not active."})
-        due = sale_amount_due(sale, excluding_receipts={self.pk})
-        if self.amount > due and not self.overpayment_allowed:
-            raise ValidationError(
-                {
-                    "amount": f"{self.amount} is more than the {due} still due on {sale.number}. "
-                    "Tick 'overpayment allowed' to accept it anyway."
-                }
-            )
-
-    def _money_changed(self) -> bool:
-        if self._state.adding:
-            return True
-        stored = Receipt.objects.filter(pk=self.pk).values("sale_id", "amount", "overpayment_allowed").first()
-        return stored != {"sale_id": self.sale_id, "amount": self.amount,
-                          "overpayment_allowed": self.overpayment_allowed}
 
 
 class Invoice(models.Model):

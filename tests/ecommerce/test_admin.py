@@ -638,11 +638,11 @@ def test_a_cancelled_sale_cannot_be_revived(admin_client):
     assert _db_state() == before
 
 
-def test_a_cancelled_sale_refuses_a_status_change_through_its_model_rules():
+def test_a_cancelled_sale_refuses_a_status_change_through_its_service():
     sale = services.sale_cancel(sale=_sale())
-    sale.status = Sale.Status.CONFIRMED
     with pytest.raises(ValidationError, match="A cancelled sale cannot become confirmed."):
-        sale.full_clean()
+        services.sale_update(sale=sale, status=Sale.Status.CONFIRMED)
+    assert Sale.objects.get().status == Sale.Status.CANCELLED
 
 
 def test_a_due_date_before_the_sale_date_is_refused(admin_client):

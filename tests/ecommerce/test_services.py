@@ -99,8 +99,7 @@ def test_a_sale_without_lines_cannot_be_confirmed():
 def test_a_confirmed_sale_cannot_go_back_to_draft_nor_lose_its_lines():
     sale = a_sale()
     with pytest.raises(ValidationError, match="confirmed sale cannot become draft. Cancel it instead."):
-        sale.status = Sale.Status.DRAFT
-        sale.full_clean()
+        services.sale_update(sale=sale, status=Sale.Status.DRAFT)
     with pytest.raises(ValidationError, match="needs at least one line"):
         services.sale_update(sale=sale, lines=[])
     assert sale.lines.count() == 1
