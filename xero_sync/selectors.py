@@ -3,10 +3,12 @@
 import datetime
 from collections import defaultdict
 
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from .models import SyncRun
+from ecommerce.models import Sale
+
+from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroLink
 
 
 def last_successful_sync() -> SyncRun | None:
@@ -34,3 +36,33 @@ def calls_last_day() -> int:
     (docs/xero-api.md), so no midnight of ours is the right one."""
     since = timezone.now() - datetime.timedelta(hours=24)
     return SyncRun.objects.filter(started_at__gte=since).aggregate(total=Sum("calls"))["total"] or 0
+
+
+# --- Who goes to Xero ------------------------------------------------------------------------------------
+# One answer for the push (which records it sends) and the admin's Xero column (which records it calls
+# "Not for Xero yet"), so the two never disagree.
+
+def contacts_for_xero(tenant_id) -> Q:
+    """Contacts with a confirmed sale, or already in Xero (their sale may since have been cancelled, but
+    their edits still belong in Xero)."""
+    confirmed = Sale.objects.filter(contact=OuterRef("pk"), status=Sale.Status.CONFIRMED)
+    in_xero = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.CONTACT, local_id=OuterRef("pk"),
+                                      xero_id__isnull=False)
+    return Q(Exists(confirmed)) | Q(Exists(in_xero))
+
+
+def sales_for_xero() -> Q:
+    """Confirmed sales; drafts stay on the website until confirmed."""
+    return Q(status=Sale.Status.CONFIRMED)
+
+
+def receipts_for_xero() -> Q:
+    """Receipts whose payment method pushes to a Xero account; the others never leave the website."""
+    return Q(payment_method__xero_config__direction=PaymentMethodConfig.Direction.PUSH) & ~Q(
+        payment_method__xero_config__xero_account_code="")
+
+
+def pushing_payment_accounts() -> dict[int, str]:
+    """Payment method id -> the Xero account its receipts are paid into, for methods that push."""
+    return dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PUSH)
+                .exclude(xero_account_code="").values_list("payment_method_id", "xero_account_code"))
