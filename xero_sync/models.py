@@ -133,9 +133,19 @@ class PaymentMethodConfig(models.Model):
 
 
 class RecordKind(models.TextChoices):
+    """The website's records the push sends to Xero."""
+
     CONTACT = "contact", "Contact"
     SALE = "sale", "Sale"
     RECEIPT = "receipt", "Receipt"
+
+
+class XeroRecordKind(models.TextChoices):
+    """Xero's records the pull takes in: its failures (PullRetry) and a run's pulled/failed counts."""
+
+    CONTACT = "contact", "Contact"
+    INVOICE = "invoice", "Invoice"
+    PAYMENT = "payment", "Payment"
 
 
 class OutboxEntry(models.Model):
@@ -250,6 +260,8 @@ class SyncRun(models.Model):
     failed = models.JSONField(default=dict, blank=True)
     calls = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # The time budget stopped the push with records still to send: a follow-up run should go at once.
+    work_remains = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at"]
@@ -262,8 +274,17 @@ class PullCursor(models.Model):
     """How far the pull of one kind of Xero record has got: the newest UpdatedDateUTC actually received.
     Saved after every page, so a crash mid-pull resumes where it stopped."""
 
+    class Entity(models.TextChoices):
+        CONTACTS = "contacts", "Contacts (the pull's)"
+        # A push-only run refreshes the contact index from a cursor of its own, so the pull's contacts
+        # cursor still has those changes to apply later.
+        CONTACT_INDEX = "contact-index", "Contact index (a push-only run's)"
+        CUSTOMERS = "customers", "Customer list (weekly full read)"
+        INVOICES = "invoices", "Invoices"
+        PAYMENTS = "payments", "Payments"
+
     tenant_id = models.UUIDField()
-    entity = models.CharField(max_length=20)
+    entity = models.CharField(max_length=20, choices=Entity.choices)
     watermark = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True, help_text="Last full read (customers).")
 
@@ -323,7 +344,7 @@ class PullRetry(models.Model):
     on every pull until it lands (a fixed contact does not move its invoices' UpdatedDateUTC)."""
 
     tenant_id = models.UUIDField()
-    entity = models.CharField(max_length=20)
+    entity = models.CharField(max_length=20, choices=XeroRecordKind.choices)
     xero_id = models.UUIDField()
     reason = models.TextField()
     failed_at = models.DateTimeField(auto_now=True)

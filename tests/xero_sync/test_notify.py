@@ -18,7 +18,7 @@ from django.utils import timezone
 from tests.ecommerce.factories import a_contact, a_sale
 from xero_sync import tasks
 from xero_sync.models import OutboxEntry, RecordKind, SyncEvent, SyncRun, XeroLink
-from xero_sync.services import pull as pull_module
+from xero_sync.services import paging
 from xero_sync.services.notify import digest_send
 from xero_sync.services.push import MAX_ATTEMPTS
 from xero_sync.services.sync import sync_run
@@ -224,7 +224,7 @@ def cafe_invoices_in_xero(xero, count: int) -> None:
 def test_a_full_pull_of_many_pages_shows_a_bar_with_the_total_and_an_eta(xero_connected, xero_site, monkeypatch):
     # Xero answers a paged read with its pagination (itemCount), so the total is known from the first page:
     # a pull of thousands shows how far it has got and how long is left, as the push does.
-    monkeypatch.setattr(pull_module, "PAGE_SIZE", 50)
+    monkeypatch.setattr(paging, "PAGE_SIZE", 50)
     cafe_invoices_in_xero(xero_site, 120)
     err = StringIO()
 
@@ -238,7 +238,7 @@ def test_a_full_pull_of_many_pages_shows_a_bar_with_the_total_and_an_eta(xero_co
 def test_the_rate_a_pull_shows_is_measured_from_when_it_began_reading(xero_connected, xero_site, monkeypatch):
     # The bar times each kind from its first update, which arrives only after the first page is read and
     # applied: the first frame then claims tens of millions of records a second.
-    monkeypatch.setattr(pull_module, "PAGE_SIZE", 50)
+    monkeypatch.setattr(paging, "PAGE_SIZE", 50)
     cafe_invoices_in_xero(xero_site, 60)
     err = StringIO()
 

@@ -33,7 +33,7 @@ from xero_sync.models import (
     XeroLink,
 )
 from xero_sync.services import configuration
-from xero_sync.services.pull import PAGE_SIZE, Pull
+from xero_sync.services.pull import PAGE_SIZE
 from xero_sync.services.sync import sync_run
 
 pytestmark = pytest.mark.django_db
@@ -517,30 +517,28 @@ def test_a_pull_that_fails_at_the_payments_resumes_without_rereading_what_it_app
     assert str(Payment.objects.get().invoice.xero_id) == typed[7]["InvoiceID"]
 
 
-def test_a_pull_that_crashes_on_the_second_page_resumes_after_the_first(xero_connected, xero_site, monkeypatch):
+def test_a_pull_that_crashes_on_the_second_page_resumes_after_the_first(xero_connected, xero_site):
     # given 1,100 invoices typed in Xero over almost two minutes (page one holds the oldest 1,000)
     customer = xero_site.create_contact(Name="Kauri Cafe Ltd")
     for _ in range(1100):
         xero_site.create_invoice(Contact={"ContactID": customer["ContactID"]}, LineItems=[tea()])
         xero_site.clock.advance(0.1)
-    # and Xero failing the call after the first page has been applied
-    apply_page = Pull._apply_invoices
-    pages_applied = []
+    # and Xero failing the call after the first page has been applied (the run says when it has handled
+    # a page by reporting its progress)
+    landed_when_told = []
 
-    def apply_then_fail_the_next_call(self, rows):
-        apply_page(self, rows)
-        pages_applied.append(len(rows))
-        if len(pages_applied) == 1:
-            xero_site.inject_fault("500", method="GET", path_contains="/Invoices")
-
-    monkeypatch.setattr(Pull, "_apply_invoices", apply_then_fail_the_next_call)
+    def fail_the_next_call_after_the_first_page(what, done, total):
+        if what == "invoices read" and done:
+            landed_when_told.append(Invoice.objects.count())
+            if len(landed_when_told) == 1:
+                xero_site.inject_fault("500", method="GET", path_contains="/Invoices")
 
     # when the site pulls
-    crashed = pull()
+    crashed = sync_run(trigger="manual", force=True, push=False, progress=fail_the_next_call_after_the_first_page)
 
     # then the run failed after landing the first page
     assert crashed.status == SyncRun.Status.FAILED
-    assert pages_applied == [1000]
+    assert landed_when_told == [1000]
     assert Invoice.objects.count() == 1000
 
     # when the next pull runs

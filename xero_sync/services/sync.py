@@ -10,18 +10,20 @@ import logging
 import time
 from collections import Counter
 
-from django.db.models import Max
 from django.utils import timezone
 
 from ..errors import XeroAuthorizationError, XeroError
-from ..models import OutboxEntry, SyncRun, XeroConnection
+from ..models import SyncRun, XeroConnection
 from ..ratelimit import PacedGateway, SyncPaused
 from .configuration import sync_settings
 from .connection import connection_current, connection_gateway
+from .contact_index import ContactIndex
+from .cursors import ChangesReader, Progress
 from .leases import lease_acquire, lease_release, new_owner
-from .outbox import outbox_due_at
+from .outbox import outbox_cutoff, outbox_due_at
 from .pull import Pull
-from .push import Progress, Push
+from .push import Push
+from .run_config import run_config_build
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
     """Run a sync if one is due (or `force`), unless another worker is already talking to Xero.
 
     Returns the run, or None when nothing ran (not due, not connected, paused, or someone else's turn).
+    `run.work_remains` says the time budget stopped the push with records still to send.
     """
     connection = connection_current()
     if connection is None or connection.status != XeroConnection.Status.ACTIVE:
@@ -64,18 +67,20 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
         return None
     run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
     gateway = PacedGateway(connection_gateway(connection), connection)
-    more_to_do = False
-    puller = Pull(connection=connection, gateway=gateway, run=run, full=full, progress=progress,
-                  keep_contact_rows=pull)
     try:
+        # The run's pieces, built once: its settings, the contact index both stages consult, the stages.
+        config = run_config_build(connection)
+        reader = ChangesReader(tenant_id=connection.tenant_id, gateway=gateway, full=full, progress=progress)
+        index = (ContactIndex.for_a_pulling_run if pull else ContactIndex.for_a_push_only_run)(reader=reader, run=run)
         if push:
-            cutoff = OutboxEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
-            report = Push(connection=connection, gateway=gateway, pull=puller, cutoff_id=cutoff,
-                          deadline=time.monotonic() + budget_seconds, progress=progress).run()
+            report = Push(connection=connection, gateway=gateway, config=config, contact_index=index,
+                          cutoff_id=outbox_cutoff(), deadline=time.monotonic() + budget_seconds,
+                          progress=progress).run()
             run.pushed, run.failed, run.errors = dict(report.pushed), dict(report.failed), report.errors[:200]
-            more_to_do = report.more_to_do
+            run.work_remains = report.more_to_do
         if pull:
-            pulled = puller.run()
+            pulled = Pull(connection=connection, gateway=gateway, config=config, contact_index=index,
+                          reader=reader).run()
             run.pulled = dict(pulled.pulled)
             run.failed = dict(Counter(run.failed) + pulled.failed)
             run.errors = (run.errors + pulled.errors)[:200]
@@ -97,10 +102,6 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
         XeroConnection.objects.filter(pk=connection.pk).update(
             minute_remaining=limits.minute_remaining, day_remaining=limits.day_remaining)
         lease_release(name=lease, owner=owner)
-    if more_to_do:
-        from ..tasks import sync_now  # a follow-up run picks up where the time budget stopped this one
-
-        sync_now.delay(trigger=trigger)
     logger.info("xero sync %s (%s): pushed %s, failed %s, %d calls", run.pk, trigger, run.pushed, run.failed,
                 run.calls)
     return run

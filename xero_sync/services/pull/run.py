@@ -1,0 +1,45 @@
+"""The pull's run loop: contacts, the weekly customer list, what earlier pulls could not take in, invoices,
+payments; all with the outbox off, so nothing brought in is pushed back."""
+
+from ...models import PullCursor, XeroConnection, XeroRecordKind
+from ...ratelimit import PacedGateway
+from ..contact_index import ContactIndex
+from ..cursors import ChangesReader
+from ..outbox import outbox_suppressed
+from ..run_config import RunConfig
+from .contacts import apply_contacts, fetch_contacts, reconcile_customers
+from .context import PullContext
+from .failures import PullFailures, PullReport
+from .invoices import fetch_invoices, pull_invoices
+from .payments import fetch_payments, pull_payments
+
+
+class Pull:
+    def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, config: RunConfig,
+                 contact_index: ContactIndex, reader: ChangesReader):
+        report = PullReport()
+        self.context = PullContext(
+            tenant_id=connection.tenant_id, gateway=gateway, config=config, contact_index=contact_index,
+            reader=reader, failures=PullFailures(tenant_id=connection.tenant_id, report=report), report=report)
+
+    @property
+    def report(self) -> PullReport:
+        return self.context.report
+
+    def run(self) -> PullReport:
+        context = self.context
+        with outbox_suppressed():
+            apply_contacts(context, context.contact_index.changes())
+            context.reader.advance(PullCursor.Entity.CONTACTS)  # applied: the next pull reads from here
+            reconcile_customers(context)
+            self._retry_earlier_failures()
+            pull_invoices(context)
+            pull_payments(context)
+        return context.report
+
+    def _retry_earlier_failures(self) -> None:
+        """Fetch again, by id, what earlier pulls could not take in (the cursor has moved past them)."""
+        context, failures = self.context, self.context.failures
+        fetch_contacts(context, failures.to_fetch_again(XeroRecordKind.CONTACT))
+        fetch_invoices(context, failures.to_fetch_again(XeroRecordKind.INVOICE))
+        fetch_payments(context, failures.to_fetch_again(XeroRecordKind.PAYMENT))
