@@ -23,6 +23,28 @@ LINE_AMOUNT_TYPES = {
 }
 MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
+# The model fields each to-Xero payload is built from: read by its mapper, or by the push to work out one
+# of the mapper's arguments (noted at the field). xero_sync.receivers records a save for Xero only when one
+# of these changed; tests/xero_sync/test_receivers.py holds these lists to the payloads.
+CONTACT_FIELDS_SENT = (
+    "first_name", "last_name", "email", "phone", "address_line1", "address_line2", "city", "region",
+    "postcode", "country",
+    "company_name",  # in `name`: the push names a contact by its display name
+)
+SALE_FIELDS_SENT = (
+    "number", "date", "due_date", "line_amount_type", "currency", "reference",
+    "contact_id",  # in `contact_xero_id`
+)
+SALE_LINE_FIELDS_SENT = (
+    "kind", "description", "quantity", "unit_amount", "discount_rate", "tax_rate", "tax_code", "account_code",
+    "sale_id", "position",  # in `lines`: the sale's lines, in position order
+)
+RECEIPT_FIELDS_SENT = (
+    "date", "amount", "reference",
+    "sale_id",  # in `invoice_xero_id`
+    "payment_method_id",  # in `account_code`: the account its payment method pays into
+)
+
 
 class MappingError(ValueError):
     """The record cannot be expressed in Xero as configured; the message says what to fix."""

@@ -1,9 +1,12 @@
-"""Recording changes for Xero, and deciding when the batch is due.
+"""The outbox's whole life: recording which records changed, when the batch is due, the coalesced read a
+run works through, and settling what the run finished.
 
 `outbox_record` runs inside the transaction of the change it records: the row commits or rolls back with
-it, so a committed change is never lost and a rolled-back one is never sent. After commit a nudge asks a
-worker to look once the quiet period is over; losing the nudge loses nothing, because a beat tick looks
-every few seconds anyway.
+it, so a committed change is never lost and a rolled-back one is never sent. One row per record per
+transaction is enough (the run reads the record itself, not the row), so saving a sale and replacing its
+ten lines writes one row, not eleven. After commit a nudge asks a worker to look once the quiet period is
+over; losing the nudge loses nothing, because a beat tick looks every few seconds anyway. The nudge is
+whatever the task layer registered with `nudge_handler_set`: the services do not know Celery.
 """
 
 import contextlib
@@ -11,7 +14,7 @@ import contextvars
 import datetime
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +26,7 @@ from ..models import OutboxEntry, RecordKind, SyncSettings
 logger = logging.getLogger(__name__)
 
 _suppressed = contextvars.ContextVar("xero_outbox_suppressed", default=False)
+_nudge_handler: Callable[[int], None] | None = None
 _last_nudge = 0.0
 NUDGE_EVERY_SECONDS = 5
 
@@ -37,33 +41,121 @@ def outbox_suppressed() -> Iterator[None]:
         _suppressed.reset(token)
 
 
+def nudge_handler_set(handler: Callable[[int], None] | None) -> None:
+    """What to call after a recording commits, with the seconds to wait: the task layer registers a
+    delayed `sync_if_due` at start-up. None: no nudge (the beat tick still finds the rows)."""
+    global _nudge_handler
+    _nudge_handler = handler
+
+
 def outbox_record(kind: RecordKind | str, local_id: int) -> None:
     outbox_record_many(kind, [local_id])
 
 
 def outbox_record_many(kind: RecordKind | str, local_ids: Iterable[int]) -> None:
     """Record changes to many records at once: for bulk paths (bulk_create, QuerySet.update) that send
-    no signals. Call it inside the same transaction as the bulk write."""
+    no signals. Call it inside the same transaction as the bulk write. A record this transaction has
+    already recorded is not recorded again."""
     if _suppressed.get():
         return
-    now = timezone.now()
-    entries = [OutboxEntry(kind=kind, local_id=local_id, recorded_at=now) for local_id in local_ids]
-    if not entries:
+    kind = RecordKind(kind).value
+    local_ids = list(dict.fromkeys(local_ids))
+    connection = transaction.get_connection()
+    scope = _transaction_scope(connection)
+    if scope is None:  # autocommit: each write is its own transaction
+        if _write(kind, local_ids):
+            transaction.on_commit(_nudge, robust=True)
         return
-    OutboxEntry.objects.bulk_create(entries)
-    transaction.on_commit(_nudge, robust=True)
+    recorded = _recorded_in(connection, scope)
+    local_ids = [local_id for local_id in local_ids if (kind, local_id) not in recorded.keys]
+    if not _write(kind, local_ids):
+        return
+    marker = recorded.marker(connection)
+    for local_id in local_ids:
+        recorded.keys[(kind, local_id)] = marker
+
+
+def _write(kind: str, local_ids: list[int]) -> bool:
+    if not local_ids:
+        return False
+    now = timezone.now()
+    OutboxEntry.objects.bulk_create([OutboxEntry(kind=kind, local_id=local_id, recorded_at=now)
+                                     for local_id in local_ids])
+    return True
+
+
+# --- One row per record per transaction --------------------------------------------------------------
+# Which records the open transaction has recorded is remembered on the connection. This leans on Django's
+# on-commit bookkeeping (django/db/backends/base/base.py, 5.2): every recording registers, through
+# transaction.on_commit, a marker callback (one per savepoint stack, reused; it is also the nudge); Django
+# drops the callbacks of a savepoint that rolls back and empties the list when the transaction commits or
+# rolls back. So a record counts as recorded only while the marker it was recorded under is still in
+# connection.run_on_commit: a rolled-back savepoint or transaction records again (a change is never
+# lost), and a new transaction starts empty. tests/xero_sync/test_outbox.py guards this on PostgreSQL.
+
+
+class _Recorded:
+    """What one transaction has recorded so far."""
+
+    __slots__ = ("scope", "callbacks", "markers", "keys")
+
+    def __init__(self, scope: tuple):
+        self.scope = scope
+        self.callbacks: list | None = None  # the connection.run_on_commit list these entries were checked against
+        self.markers: dict[tuple, Callable[[], None]] = {}  # savepoint stack -> its marker
+        self.keys: dict[tuple[str, int], Callable[[], None]] = {}  # (kind, local id) -> its marker
+
+    def marker(self, connection) -> Callable[[], None]:
+        stack = tuple(connection.savepoint_ids)
+        marker = self.markers.get(stack)
+        if marker is None:
+            def marker() -> None:  # a fresh function per stack: its identity is what is looked for
+                _nudge()
+
+            transaction.on_commit(marker, robust=True)
+            self.markers[stack] = marker
+        return marker
+
+
+def _transaction_scope(connection) -> tuple | None:
+    """The transaction the code opened: its outermost atomic block and that block's savepoint (None when
+    it is the real transaction), or None in autocommit. A test case's own atomic blocks (Django marks
+    them `_from_testcase`, as its durable check does) are not the code's: under them each service call's
+    block is a transaction of its own, as it is in production."""
+    blocks = connection.atomic_blocks
+    for depth, block in enumerate(blocks):
+        if not block._from_testcase:
+            index = depth - (len(blocks) - len(connection.savepoint_ids))
+            return block, connection.savepoint_ids[index] if index >= 0 else None
+    return None
+
+
+def _recorded_in(connection, scope: tuple) -> _Recorded:
+    recorded = getattr(connection, "_xero_outbox_recorded", None)
+    if recorded is None or recorded.scope[0] is not scope[0] or recorded.scope[1] != scope[1]:
+        recorded = _Recorded(scope)
+        connection._xero_outbox_recorded = recorded
+    if recorded.callbacks is not connection.run_on_commit:
+        # Django only appends to this list in place; anything that removes callbacks (a savepoint's
+        # rollback, a commit, a rollback) puts a new list there. So only a new list needs looking through.
+        live = {id(callback) for _, callback, _ in connection.run_on_commit}
+        recorded.markers = {stack: m for stack, m in recorded.markers.items() if id(m) in live}
+        recorded.keys = {key: m for key, m in recorded.keys.items() if id(m) in live}
+        recorded.callbacks = connection.run_on_commit
+    return recorded
 
 
 def _nudge() -> None:
     # One nudge per few seconds per process is plenty: each only asks "is it due yet?".
     global _last_nudge
-    if not settings.XERO_SYNC_NUDGE or time.monotonic() - _last_nudge < NUDGE_EVERY_SECONDS:
+    if _nudge_handler is None or not settings.XERO_SYNC_NUDGE or time.monotonic() - _last_nudge < NUDGE_EVERY_SECONDS:
         return
     _last_nudge = time.monotonic()
-    from ..tasks import sync_if_due  # tasks import services; import here to keep that one-way at load
-
     debounce = SyncSettings.objects.values_list("debounce_seconds", flat=True).first()
-    sync_if_due.apply_async(countdown=(debounce or settings.XERO_SYNC_DEBOUNCE_SECONDS) + 1)
+    _nudge_handler((debounce or settings.XERO_SYNC_DEBOUNCE_SECONDS) + 1)
+
+
+# --- When it is due, and the run's read and settle ------------------------------------------------------
 
 
 def outbox_due_at(*, debounce_seconds: int, max_wait_seconds: int) -> datetime.datetime | None:
@@ -85,6 +177,34 @@ def outbox_due_at(*, debounce_seconds: int, max_wait_seconds: int) -> datetime.d
 def outbox_due_entries(*, cutoff_id: int, now: datetime.datetime):
     """The entries a run handles: all recorded up to the cutoff, except retries not yet due."""
     return OutboxEntry.objects.filter(id__lte=cutoff_id).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+
+
+def outbox_cutoff() -> int:
+    """The newest entry now: a run handles entries up to here, and what is recorded while it runs waits
+    for the next run (it may describe an edit made after the run read the record)."""
+    return OutboxEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
+
+
+def outbox_pending(*, cutoff_id: int, now: datetime.datetime, chunk_size: int) -> Iterator[tuple[str, int, int]]:
+    """Coalesced: one (kind, local id, newest entry id) per record however many times it changed, oldest
+    change first, streamed from the database so a backlog of any size needs the memory of one chunk."""
+    rows = (outbox_due_entries(cutoff_id=cutoff_id, now=now).values("kind", "local_id")
+            .annotate(newest=Max("id")).order_by("newest").values_list("kind", "local_id", "newest"))
+    yield from rows.iterator(chunk_size=chunk_size)
+
+
+def outbox_settle(*, cutoff_id: int, done: Iterable[tuple[str, int]],
+                  retry: dict[tuple[str, int], datetime.datetime]) -> None:
+    """After a run's chunk: drop the entries of records it finished with (up to the cutoff only: a change
+    recorded since is still to be sent), and hold back those to retry until their time."""
+    by_kind: dict[str, list[int]] = {}
+    for kind, local_id in done:
+        by_kind.setdefault(kind, []).append(local_id)
+    with transaction.atomic():
+        for kind, local_ids in by_kind.items():
+            OutboxEntry.objects.filter(kind=kind, local_id__in=local_ids, id__lte=cutoff_id).delete()
+        for (kind, local_id), when in retry.items():
+            OutboxEntry.objects.filter(kind=kind, local_id=local_id, id__lte=cutoff_id).update(not_before=when)
 
 
 def outbox_backlog() -> int:

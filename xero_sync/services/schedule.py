@@ -1,0 +1,48 @@
+"""When a sync runs besides the quiet period: the daily run, and a webhook's pull that finds another run
+talking to the organisation."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from ..models import SyncRun
+from .connection import connection_current
+from .leases import lease_holder
+from .sync import sync_lease_name, sync_run
+
+DAILY_RUN_EVERY = datetime.timedelta(hours=24)
+
+
+def daily_run_needed(now: datetime.datetime | None = None) -> bool:
+    """No run finished well in the last 24 hours: Xero may have changed while the website did not."""
+    since = (now or timezone.now()) - DAILY_RUN_EVERY
+    return not SyncRun.objects.filter(status=SyncRun.Status.DONE, started_at__gte=since).exists()
+
+
+def daily_run() -> SyncRun | None:
+    """Once a day even when nothing changed on the website: a run that pulls what changed in Xero.
+    None: another run did that within the day (or nothing ran: see `sync_run`)."""
+    if not daily_run_needed():
+        return None
+    return sync_run(trigger=SyncRun.Trigger.DAILY, force=True)
+
+
+@dataclass(frozen=True)
+class WebhookPull:
+    run: SyncRun | None
+    # Nothing ran because another run holds the organisation: that run's pull may have read Xero before
+    # the change the webhook announced, so this pull should be tried again shortly.
+    try_again: bool
+
+
+def webhook_pull(*, trigger: str = SyncRun.Trigger.WEBHOOK) -> WebhookPull:
+    """Pull what changed in Xero now, without pushing (a webhook said something did)."""
+    run = sync_run(trigger=trigger, force=True, push=False)
+    return WebhookPull(run=run, try_again=run is None and sync_lease_held())
+
+
+def sync_lease_held() -> bool:
+    """Another run is talking to the connected organisation now."""
+    connection = connection_current()
+    return connection is not None and lease_holder(sync_lease_name(connection)) is not None
