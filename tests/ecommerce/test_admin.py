@@ -133,6 +133,9 @@ def _field_values(form) -> dict:
             continue
         shown = widget.format_value(value)
         data[bound.html_name] = "" if shown is None else shown
+        if bound.field.show_hidden_initial:  # the hidden copy of a callable default, e.g. today's date
+            initial = widget.format_value(bound.initial)
+            data[bound.html_initial_name] = "" if initial is None else initial
     return data
 
 
@@ -791,3 +794,171 @@ def test_sale_list_query_count_does_not_grow_with_the_number_of_sales(admin_clie
         response = admin_client.get(url)
     assert response.context["cl"].result_count == 25
     assert response.content.decode().count("Part paid") == 25
+
+
+# --- 7. every staff save goes through the services ---------------------------------------------------
+
+
+REFUSED = "Refused by the service, not by the form."
+
+
+def _refusing(monkeypatch, name: str) -> list:
+    """Make services.<name> refuse every call, as a rule of its own would; returns the calls it got."""
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(kwargs)
+        raise ValidationError(REFUSED)
+
+    monkeypatch.setattr(services, name, refuse)
+    return calls
+
+
+def _service_case(client, case: str):
+    """(service the admin must call, the staff action as a function returning the response)."""
+    card = _method()
+    if case == "add contact":
+        return "contact_create", lambda: _submit(client, _url(Contact, "add"), {"first_name": "Mia"})
+    if case == "change contact":
+        contact = _contact()
+        return "contact_update", lambda: _submit(client, _url(Contact, "change", contact.pk), {"city": "Nelson"})
+    if case == "add sale":
+        contact = _contact()
+        url, data = _sale_add_data(client, contact, [{"description": "Gift card", "unit_amount": "50"}])
+        return "sale_create", lambda: client.post(url, data)
+    if case == "change a sale's line":
+        sale = _sale(confirm=False)
+        return "sale_update", lambda: _submit(client, _url(Sale, "change", sale.pk), {"lines-0-quantity": "3"})
+    if case == "change a sale's notes":
+        sale = _sale()
+        return "sale_update", lambda: _submit(client, _url(Sale, "change", sale.pk), {"notes": "Gift wrap"})
+    if case == "add receipt":
+        sale = _sale()
+        return "receipt_record", lambda: _submit(client, _url(Receipt, "add"), {
+            "sale": sale.pk, "payment_method": card.pk, "amount": "10.00"})
+    if case == "change receipt":
+        receipt = services.receipt_record(sale=_sale(), payment_method=card, amount=D("10.00"))
+        return "receipt_update", lambda: _submit(client, _url(Receipt, "change", receipt.pk), {"reference": "ch_9"})
+    if case == "receipt on the sale page":
+        sale = _sale()
+        return "receipts_save", lambda: _submit(client, _url(Sale, "change", sale.pk), {}, new_rows={
+            "receipts": [{"payment_method": card.pk, "amount": "10.00"}]})
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["add contact", "change contact", "add sale", "change a sale's line",
+                                  "change a sale's notes", "add receipt", "change receipt",
+                                  "receipt on the sale page"])
+def test_each_admin_save_is_the_services_call_and_shows_its_refusal_on_the_form(admin_client, monkeypatch, case):
+    # given a service that refuses (as its own rules would)
+    service, save = _service_case(admin_client, case)
+    calls = _refusing(monkeypatch, service)
+    before = _db_state()
+    # when staff save the form
+    response = save()
+    # then the admin called that service, and the page comes back with its words: no 500, nothing stored
+    assert calls, f"the admin saved without calling services.{service}"
+    _assert_refused(response, REFUSED)
+    assert _db_state() == before
+
+
+def test_a_sale_saved_unchanged_calls_no_service(admin_client, monkeypatch):
+    # a save that changes nothing writes nothing (and so records nothing for Xero)
+    sale = _sale()
+    calls = _refusing(monkeypatch, "sale_update")
+    response = _submit(admin_client, _url(Sale, "change", sale.pk), {})
+    assert response.status_code == 302, _errors(response)
+    assert calls == []
+
+
+def test_lines_reordered_on_the_sale_page_keep_their_ids_in_the_new_order(admin_client):
+    sale = _sale(confirm=False, lines=[BEANIE, {**BEANIE, "description": "Wool socks (pair)"}])
+    beanie, socks = sale.lines.all()
+    # when staff put the socks first and add a tea towel at the end
+    response = _submit(admin_client, _url(Sale, "change", sale.pk), {"lines-0-position": "2", "lines-1-position": "1"},
+                       new_rows={"lines": [{"position": "3", "description": "Tea towel", "unit_amount": "14.49"}]})
+    # then the lines are in that order, numbered 1 to 3, the two stored ones changed in place
+    assert response.status_code == 302, _errors(response)
+    assert list(sale.lines.values_list("pk", "position", "description")) == [
+        (socks.pk, 1, "Wool socks (pair)"), (beanie.pk, 2, "Merino beanie"), (max(beanie.pk, socks.pk) + 1, 3,
+                                                                              "Tea towel")]
+
+
+def test_saving_a_sale_page_writes_ten_lines_with_as_many_queries_as_two(admin_client):
+    # Lines are written in bulk (one delete, one update, one insert), never one query per line.
+    def line_writes(line_count: int) -> list[str]:
+        sale = _sale(confirm=False, lines=[{**BEANIE, "description": f"Item {n}"} for n in range(line_count)])
+        url = _url(Sale, "change", sale.pk)
+        page = admin_client.get(url)
+        data = _form_data(page)
+        for index in range(line_count):  # every stored line changed; the first removed; one added
+            data[f"lines-{index}-quantity"] = "3"
+        data["lines-0-DELETE"] = "on"
+        data.update(_new_rows(page, "lines", [{"description": "Tea towel", "unit_amount": "14.49"}]))
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.post(url, data)
+        assert response.status_code == 302, _errors(response)
+        assert sale.lines.count() == line_count
+        assert set(sale.lines.values_list("quantity", flat=True)) == {D("3"), D("1")}
+        return [query["sql"].split()[0] for query in captured.captured_queries
+                if '"ecommerce_saleline"' in query["sql"] and query["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
+
+    assert line_writes(10) == line_writes(2) == ["DELETE", "UPDATE", "INSERT"]
+
+
+# --- 8. actions need the permission they use -----------------------------------------------------------
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    """A staff member who may only look at contacts and sales."""
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["view_sale", "view_contact"]))
+    client.force_login(clerk)
+    return client
+
+
+@pytest.mark.parametrize(("action", "status"), [("confirm_sales", Sale.Status.DRAFT),
+                                                ("cancel_sales", Sale.Status.DRAFT)])
+def test_a_view_only_user_can_neither_see_nor_run_the_sale_actions(viewer, action, status):
+    sale = _sale(confirm=False)
+    # the list offers no action that changes a sale
+    page = viewer.get(_url(Sale, "changelist"))
+    assert page.status_code == 200
+    assert f'value="{action}"' not in page.content.decode()
+    # and a POST crafted by hand changes nothing
+    viewer.post(_url(Sale, "changelist"), {"action": action, "_selected_action": [sale.pk], "index": "0"})
+    assert Sale.objects.get().status == status
+
+
+def test_a_user_who_may_change_sales_is_offered_and_can_run_the_sale_actions(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["view_sale", "change_sale"]))
+    client.force_login(clerk)
+    sale = _sale(confirm=False)
+    assert 'value="confirm_sales"' in client.get(_url(Sale, "changelist")).content.decode()
+    client.post(_url(Sale, "changelist"), {"action": "confirm_sales", "_selected_action": [sale.pk], "index": "0"})
+    assert Sale.objects.get().status == Sale.Status.CONFIRMED
+
+
+# --- 9. the CSV export is safe to open in a spreadsheet --------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["=HYPERLINK(\"http://evil.example\",\"Click\")", "+64 21 555 0101", "-2+3",
+                                   "@SUM(A1:A9)", "\tTab", "\rReturn"])
+def test_the_csv_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(admin_client, typed):
+    import csv
+    import io
+
+    contact = _contact(company_name=typed, phone=typed)
+    response = admin_client.post(_url(Contact, "changelist"), {
+        "action": "export_csv", "_selected_action": [contact.pk], "index": "0"})
+    assert response.status_code == 200
+    [row] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode(), newline=""))
+    # then each such cell starts with a quote, which spreadsheets show as text; harmless cells are as typed
+    assert (row["name"], row["company"], row["phone"]) == (f"'{typed}", f"'{typed}", f"'{typed}")
+    assert (row["first_name"], row["email"], row["lifetime_invoiced"]) == ("Aroha", contact.email, "0.00")

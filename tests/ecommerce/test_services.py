@@ -175,3 +175,130 @@ def test_payments_deleted_in_xero_no_longer_count():
     payment.status = Payment.Status.DELETED
     payment.save()
     assert selectors.sale_payment_state(sale) == selectors.PaymentState.UNPAID
+
+
+# --- lines are written in bulk, and say so ---------------------------------------------------------------
+
+
+@pytest.fixture
+def lines_replaced():
+    """The sales ecommerce.signals.sale_lines_replaced was sent for, in order."""
+    from ecommerce.signals import sale_lines_replaced
+
+    sent = []
+
+    def receiver(sender, sale, **kwargs):
+        sent.append((sender, sale.pk))
+
+    sale_lines_replaced.connect(receiver, dispatch_uid="test-lines-replaced")
+    yield sent
+    sale_lines_replaced.disconnect(dispatch_uid="test-lines-replaced")
+
+
+def _row(line: SaleLine, **changes) -> dict:
+    return {"id": line.pk, **{name: getattr(line, name) for name in services.LINE_FIELDS}, **changes}
+
+
+def test_sale_update_changes_named_lines_in_place_adds_new_ones_and_removes_the_rest(lines_replaced):
+    sale = a_sale(lines=[{"description": name, "unit_amount": D("10")} for name in ("Mug", "Socks", "Tea")])
+    mug, socks, tea = sale.lines.all()
+    lines_replaced.clear()
+    # when the socks go, the tea moves first with a new price, the mug stays, and a towel is added
+    services.sale_update(sale=sale, lines=[_row(tea, unit_amount=D("12")), _row(mug),
+                                           {"description": "Towel", "unit_amount": D("14.49")}])
+    # then the kept lines keep their ids, in the new order; the removed one is gone
+    stored = list(sale.lines.values_list("pk", "position", "description", "unit_amount"))
+    assert stored[:2] == [(tea.pk, 1, "Tea", D("12")), (mug.pk, 2, "Mug", D("10"))]
+    assert stored[2][1:] == (3, "Towel", D("14.49")) and stored[2][0] not in (mug.pk, socks.pk, tea.pk)
+    # and receivers were told once
+    assert lines_replaced == [(Sale, sale.pk)]
+
+
+def test_sale_update_writes_no_line_and_sends_nothing_when_the_lines_are_as_stored(lines_replaced):
+    sale = a_sale()
+    [line] = sale.lines.all()
+    lines_replaced.clear()
+    services.sale_update(sale=sale, lines=[_row(line)], reference="PO-1")
+    assert lines_replaced == []
+    assert sale.lines.get().pk == line.pk
+
+
+def test_sale_update_writes_ten_lines_in_as_many_queries_as_one():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(count: int) -> int:
+        sale = a_sale()
+        with CaptureQueriesContext(connection) as captured:
+            services.sale_update(sale=sale, lines=[
+                {"description": f"Item {n}", "unit_amount": D("9.99")} for n in range(count)])
+        assert sale.lines.count() == count
+        return len(captured.captured_queries)
+
+    assert queries(10) == queries(1)
+
+
+def test_sale_create_sends_lines_replaced_once(lines_replaced):
+    sale = a_sale(lines=[{"description": "Mug", "unit_amount": D("9.99")}] * 3)
+    assert lines_replaced == [(Sale, sale.pk)]
+
+
+def test_a_line_of_another_sale_cannot_be_changed_through_this_one():
+    other = a_sale()
+    sale = a_sale(contact=other.contact)
+    with pytest.raises(ValidationError, match="line 1"):
+        services.sale_update(sale=sale, lines=[_row(other.lines.get(), description="Hijacked")])
+    assert other.lines.get().description == "Merino beanie"
+
+
+def test_a_draft_confirmed_through_sale_update_needs_a_line():
+    sale = a_sale(confirm=False, lines=[])
+    with pytest.raises(ValidationError, match="A confirmed sale needs at least one line."):
+        services.sale_update(sale=sale, status=Sale.Status.CONFIRMED)
+    services.sale_update(sale=sale, status=Sale.Status.CONFIRMED, lines=[{"description": "Mug",
+                                                                          "unit_amount": D("9.99")}])
+    assert Sale.objects.get().status == Sale.Status.CONFIRMED
+
+
+def test_a_sale_is_never_stored_without_a_number():
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Sale.objects.create(contact=a_contact())  # not through sale_create: no number
+
+
+# --- receipts: judged together, under the sale's lock -------------------------------------------------
+
+
+def test_receipts_saved_together_are_judged_together():
+    sale = a_sale()  # 79.90 due
+    card = a_payment_method()
+    fifty = {"payment_method": card, "amount": D("50.00")}
+    with pytest.raises(ValidationError, match=r"These receipts add up to 100\.00, more than the 79\.90 still due"):
+        services.receipts_save(sale=sale, record=[fifty, fifty])
+    assert Receipt.objects.count() == 0
+    services.receipts_save(sale=sale, record=[fifty, {**fifty, "overpayment_allowed": True}])
+    assert selectors.sale_payment_state(sale) == selectors.PaymentState.OVERPAID
+
+
+def test_a_receipt_removed_in_the_same_save_makes_room_for_its_replacement():
+    sale = a_sale()
+    card = a_payment_method()
+    wrong = services.receipt_record(sale=sale, payment_method=card, amount=D("79.90"))
+    services.receipts_save(sale=sale, record=[{"payment_method": card, "amount": D("79.90")}], remove=[wrong])
+    assert list(Receipt.objects.values_list("amount", flat=True)) == [D("79.90")]
+    assert Receipt.objects.get().pk != wrong.pk
+
+
+def test_receipt_update_judges_a_new_amount_but_not_a_new_note():
+    sale = a_sale()
+    card = a_payment_method()
+    receipt = services.receipt_record(sale=sale, payment_method=card, amount=D("79.90"))
+    with pytest.raises(ValidationError, match=r"90\.00 is more than the 79\.90 still due"):
+        services.receipt_update(receipt=receipt, amount=D("90.00"))
+    services.sale_cancel(sale=sale)
+    # the sale is cancelled now, which refuses receipts; a corrected reference on this one is still fine
+    services.receipt_update(receipt=receipt, reference="ch_fixed")
+    assert Receipt.objects.get().reference == "ch_fixed"
+    with pytest.raises(ValidationError, match="only be taken on confirmed sales"):
+        services.receipt_update(receipt=receipt, amount=D("10.00"))

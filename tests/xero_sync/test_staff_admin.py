@@ -369,6 +369,62 @@ def test_send_to_xero_now_on_contacts_pushes_them(admin_client, xero_connected, 
     assert xero_states(changelist(admin_client, Contact))[contact.pk] == "Synced"
 
 
+def staff_with(client, django_user_model, *codenames: str):
+    """A staff member logged in with just these permissions."""
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(clerk)
+    return client
+
+
+@pytest.mark.parametrize("model", [Contact, Sale, Receipt])
+def test_send_to_xero_now_needs_manage_xero_not_just_view(client, django_user_model, shop, model):
+    # given a sale Xero gave up on, its customer and a receipt, and a staff member who may only view them
+    # (and even change them: changing a record is not managing the sync)
+    dead = shop["dead"]
+    record = {Contact: dead.contact, Sale: dead, Receipt: shop["synced receipt"]}[model]
+    name = model._meta.model_name
+    viewer = staff_with(client, django_user_model, f"view_{name}", f"change_{name}")
+    link_before = XeroLink.objects.filter(kind=KIND[model], local_id=record.pk).values_list(
+        "state", "attempts").first()
+    outbox_before = OutboxEntry.objects.count()
+    # then the list does not offer "Send to Xero now"
+    assert 'value="send_to_xero_now"' not in changelist(viewer, model).content.decode()
+    # and a POST crafted by hand neither resets the record nor queues it nor starts a sync
+    runs_before = SyncRun.objects.count()
+    action(viewer, model, "send_to_xero_now", [record])
+    assert XeroLink.objects.filter(kind=KIND[model], local_id=record.pk).values_list(
+        "state", "attempts").first() == link_before
+    assert OutboxEntry.objects.count() == outbox_before
+    assert SyncRun.objects.count() == runs_before
+
+
+def test_send_to_xero_now_is_offered_to_staff_who_manage_xero(client, django_user_model, xero_connected, xero_site,
+                                                               eager_celery):
+    sale = order(person("Aroha"))
+    manager = staff_with(client, django_user_model, "view_sale", "manage_xero")
+    assert 'value="send_to_xero_now"' in changelist(manager, Sale).content.decode()
+    action(manager, Sale, "send_to_xero_now", [sale])
+    assert [invoice["InvoiceNumber"] for invoice in xero_site.invoices()] == [sale.number]
+
+
+def test_a_receipt_whose_method_pushes_to_no_account_is_not_for_xero_yet_as_the_push_sees_it(
+        admin_client, xero_connected):
+    # given a method set to push but left without a Xero account (as an older setup could leave it)
+    from xero_sync.models import PaymentMethodConfig
+
+    voucher = a_payment_method("voucher", "Voucher")
+    PaymentMethodConfig.objects.create(payment_method=voucher, direction="push", xero_account_code="")
+    receipt = services.receipt_record(sale=order(person("Aroha")), payment_method=voucher, amount=Decimal("5.00"))
+    # then the list says it is not for Xero, and indeed a sync does not send it
+    assert xero_states(changelist(admin_client, Receipt))[receipt.pk] == "Not for Xero yet"
+    push()
+    assert not XeroLink.objects.filter(kind=RecordKind.RECEIPT, local_id=receipt.pk, xero_id__isnull=False).exists()
+    assert xero_states(changelist(admin_client, Receipt))[receipt.pk] == "Not for Xero yet"
+
+
 # --- The Xero panel on the change form ------------------------------------------------------------------
 
 
