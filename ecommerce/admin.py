@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count, DecimalField, Max, Model, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
 
 from . import selectors, services
@@ -64,6 +64,14 @@ class ServiceSavesAdmin(admin.ModelAdmin):
         except ServiceRefused as refused:
             request._service_refusal = refused.error
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        # The list's editable columns save through save_model too, in a transaction of their own.
+        try:
+            return super().changelist_view(request, extra_context)
+        except ServiceRefused as refused:
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

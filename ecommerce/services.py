@@ -301,6 +301,8 @@ def receipts_save(
         judged.append(receipt)
     for receipt, fields in change:
         _reject_unknown(fields, RECEIPT_FIELDS, "receipt")
+        if receipt.pk not in stored:
+            raise ValidationError(f"Receipt {receipt.pk} was deleted meanwhile; reload the page.")
         receipt = stored[receipt.pk]
         money_before = _money_of(receipt)
         receipt.sale = sale

@@ -962,3 +962,25 @@ def test_the_csv_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(ad
     # then each such cell starts with a quote, which spreadsheets show as text; harmless cells are as typed
     assert (row["name"], row["company"], row["phone"]) == (f"'{typed}", f"'{typed}", f"'{typed}")
     assert (row["first_name"], row["email"], row["lifetime_invoiced"]) == ("Aroha", contact.email, "0.00")
+
+
+def test_the_payment_methods_list_switches_a_method_off_through_its_service(admin_client, monkeypatch):
+    card = _method()
+
+    def toggle(refuse: bool):
+        page = admin_client.get(_url(PaymentMethod, "changelist"))
+        formset = page.context["cl"].formset
+        data = {**_field_values(formset.management_form), **_field_values(formset.forms[0]),
+                "form-0-active": "", "_save": "Save"}
+        data.pop("form-0-active")  # an unticked box is not sent
+        if refuse:
+            _refusing(monkeypatch, "payment_method_update")
+        return admin_client.post(_url(PaymentMethod, "changelist"), data, follow=True)
+
+    # when the service refuses, the list says why and the method stays active
+    assert REFUSED in _messages(toggle(refuse=True))
+    assert PaymentMethod.objects.get(pk=card.pk).active
+    monkeypatch.undo()
+    # and otherwise the method is switched off
+    toggle(refuse=False)
+    assert not PaymentMethod.objects.get(pk=card.pk).active
