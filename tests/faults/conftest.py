@@ -509,28 +509,5 @@ def assert_xero_matches_website(xero) -> None:
         assert not not_synced, f"{kind} links not synced: {dict(not_synced)}"
 
 
-class InFlightWatcher:
-    """Samples the emulator's in-flight count for our organisation every millisecond or so."""
-
-    def __init__(self, xero):
-        self.xero = xero
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(self.xero.in_flight())
-            time.sleep(0.001)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def seeded_random(seed: int) -> random.Random:
     return random.Random(seed)
