@@ -83,9 +83,10 @@ _DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "dj
 @pytest.fixture(autouse=True)
 def _gateway_tolerates_the_test_transaction(request):
     """The Xero gateway refuses to call inside an open transaction. pytest-django wraps a test that uses
-    the database in atomic blocks of its own (one per test, one more per TestCase class; none for
-    transactional_db); those are open before the test starts, so count them, and only blocks the code
-    under test opens refuse a call."""
+    the database in an atomic block of its own (none for transactional_db or django_db(transaction=True));
+    it is open before the test starts, so count what is open then, and only blocks the code under test
+    opens refuse a call. (Django's unittest-style TestCase classes, which open theirs inside the test
+    call, are not used here.)"""
     if request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames):
         request.getfixturevalue("_django_db_helper")  # open the test's own blocks before we count them
     from django.db import connection

@@ -68,12 +68,12 @@ class XeroCallInsideTransaction(RuntimeError):
     """A programming error, not a Xero failure (so no service retries it): a Xero call was made inside
     an open database transaction. A call can take up to the HTTP timeout, and every row lock the
     transaction holds would be held that long, blocking the other workers; a rollback would also forget
-    what Xero did. Call Xero first, then write what it answered in a short
-    transaction of its own."""
+    what Xero did. Call Xero first, then write what it answered in a short transaction of its own."""
 
 
-# How many enclosing atomic blocks this thread's code did not open itself: the tests' own transaction
-# (pytest-django opens one per test, TestCase-style classes one more per class). Zero outside tests.
+# How many enclosing atomic blocks this thread's code did not open itself: a test's own transaction
+# (pytest-django opens one around each test that uses the database; tests/conftest.py counts them).
+# Zero outside tests, and in any thread a test starts (a new thread starts with an empty context).
 _enclosing_atomic_blocks: ContextVar[int] = ContextVar("xero_gateway_enclosing_atomic_blocks", default=0)
 
 
