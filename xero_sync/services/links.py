@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
-from ..models import XeroLink
+from ..models import RecordKind, XeroLink
 from .outbox import outbox_record
 
 PROBLEM_STATES = (XeroLink.State.ERROR, XeroLink.State.LOCKED, XeroLink.State.CONFLICT, XeroLink.State.DEAD)
@@ -29,18 +29,18 @@ def links_requeue(*, links: QuerySet[XeroLink]) -> int:
     return requeued
 
 
-def xero_web_url(*, kind: str, xero_id, tenant_id, invoice_xero_id=None) -> str | None:
+def xero_web_url(*, kind: RecordKind | str, xero_id, tenant_id, invoice_xero_id=None) -> str | None:
     """Where staff see the record in Xero: the emulator's own page when running on it, else Xero's."""
     if not xero_id:
         return None
     if settings.XERO_USING_EMULATOR:
         base = settings.XERO_API_URL.removesuffix("/api.xro/2.0")
-        collection = {"contact": "contacts", "sale": "invoices", "receipt": "payments"}[kind]
+        collection = {RecordKind.CONTACT: "contacts", RecordKind.SALE: "invoices", RecordKind.RECEIPT: "payments"}[kind]
         return f"{base}/_emulator/orgs/{tenant_id}/{collection}/{xero_id}"
-    if kind == "contact":
+    if kind == RecordKind.CONTACT:
         return f"https://go.xero.com/Contacts/View/{xero_id}"
     # A payment is seen on its invoice in Xero.
-    invoice = xero_id if kind == "sale" else invoice_xero_id
+    invoice = xero_id if kind == RecordKind.SALE else invoice_xero_id
     return f"https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={invoice}" if invoice else None
 
 
