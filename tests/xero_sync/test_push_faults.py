@@ -526,3 +526,26 @@ def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_leaves_everythin
     assert again.stdout.strip(), "the command printed no summary"
     assert_xero_holds_each_once(xero_site, sales)
     assert not OutboxEntry.objects.exists()
+
+
+def test_a_run_out_of_time_says_work_remains_and_the_next_run_sends_the_rest(xero_connected, xero_site):
+    # given three orders waiting to be pushed
+    sales = shop_with_sales(3)
+
+    # when a run starts with its time budget already spent
+    stopped = sync_run(trigger="manual", force=True, pull=False, budget_seconds=-1)
+
+    # then it sent nothing, kept every change, and says work remains (the task enqueues a follow-up run)
+    assert stopped.status == SyncRun.Status.DONE
+    assert stopped.work_remains is True
+    assert SyncRun.objects.get(pk=stopped.pk).work_remains is True
+    assert writes(xero_site) == []
+    assert OutboxEntry.objects.filter(not_before__isnull=True).exists()
+
+    # when the follow-up run goes
+    follow_up = sync()
+
+    # then it sent the rest, and no work remains
+    assert follow_up.work_remains is False
+    assert_xero_holds_each_once(xero_site, sales)
+    assert not OutboxEntry.objects.exists()
