@@ -183,6 +183,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Hourly look; it syncs only when no run succeeded in the last 24 hours.
     "xero-sync-daily": {"task": "xero_sync.sync_daily", "schedule": 3600.0},
     "xero-notify-digest": {"task": "xero_sync.notify_digest", "schedule": 3600.0},
+    "xero-housekeeping": {"task": "xero_sync.housekeeping", "schedule": 3600.0},
 }
 
 # One line per event; LOG_FORMAT=json makes each line a JSON object for a log collector. Secrets never

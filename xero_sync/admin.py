@@ -17,7 +17,7 @@ from .selectors import contacts_for_xero, receipts_for_xero, sales_for_xero
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, xero_web_url
 from .services.outbox import outbox_record_many
-from .tasks import sync_now
+from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change"}
@@ -226,9 +226,12 @@ class XeroStateAdminMixin:
         with transaction.atomic():
             links_requeue(links=XeroLink.objects.filter(kind=self.xero_kind, local_id__in=ids))
             outbox_record_many(self.xero_kind, ids)
-        sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
-        self.message_user(request, f"{len(ids)} record(s) will be sent to Xero in a moment (the quiet period is "
-                          "skipped).", messages.SUCCESS)
+        if sync_now_request(SyncRun.Trigger.MANUAL):
+            self.message_user(request, f"{len(ids)} record(s) will be sent to Xero in a moment (the quiet period "
+                              "is skipped).", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{len(ids)} record(s) are queued for Xero. {BROKER_DOWN_MESSAGE}",
+                              messages.WARNING)
 
 
 class XeroContactAdmin(XeroStateAdminMixin, ContactAdmin):

@@ -1,12 +1,15 @@
 """Celery tasks: thin. Ids (or nothing) in, one service call, time limits. Safe to run twice: the sync
 takes a lease, and a second run finds nothing due or someone else's turn."""
 
+import kombu.exceptions
 from celery import shared_task
 
 from .models import SyncRun
+from .services.attempts import attempts_purge
 from .services.notify import digest_send
 from .services.schedule import daily_run, webhook_pull
 from .services.sync import TASK_SOFT_TIME_LIMIT, TASK_TIME_LIMIT, sync_run
+from .webhook_intake import deliveries_prune
 
 LIMITS = {"soft_time_limit": TASK_SOFT_TIME_LIMIT, "time_limit": TASK_TIME_LIMIT, "ignore_result": True}
 WEBHOOK_PULL_RETRY_SECONDS = 15
@@ -44,6 +47,28 @@ def sync_daily() -> int | None:
 def notify_digest() -> str | None:
     """Hourly: one mail to ADMINS about records given up on and daily limits reached, if any."""
     return digest_send()
+
+
+@shared_task(name="xero_sync.housekeeping", **LIMITS)
+def housekeeping() -> dict:
+    """Hourly: forget expired sign-ins (revoking their tokens) and webhook deliveries past Xero's retries."""
+    return {"attempts": attempts_purge(), "webhook_deliveries": deliveries_prune()}
+
+
+BROKER_DOWN_MESSAGE = (
+    "The sync could not be started now: the task queue is not answering. Nothing is lost: every change stays "
+    "recorded, and the scheduled sync picks the work up by itself once the queue is back.")
+
+
+def sync_now_request(trigger: str = SyncRun.Trigger.MANUAL) -> bool:
+    """Queue a sync now for "Sync now" and "Send to Xero now"; False when the broker is not answering.
+    Nothing is lost then: the changes are in the outbox, and the beat tick (every 10 s, once the broker
+    answers again) sends them when they are due."""
+    try:
+        sync_now.delay(trigger=trigger)
+    except kombu.exceptions.OperationalError:
+        return False
+    return True
 
 
 def nudge(countdown: int) -> None:

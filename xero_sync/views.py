@@ -2,7 +2,6 @@
 
 from functools import wraps
 
-import kombu.exceptions
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,11 +30,7 @@ from .services.connection import (
 )
 from .services.links import links_with_problems
 from .services.outbox import outbox_backlog, outbox_due_at
-from .tasks import sync_now
-
-BROKER_DOWN_MESSAGE = (
-    "The sync could not be started now: the task queue is not answering. Nothing is lost: every change stays "
-    "recorded, and the scheduled sync picks the work up by itself once the queue is back.")
+from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
 
 
 def xero_staff_required(view):
@@ -221,14 +216,10 @@ def sync_now_view(request: HttpRequest) -> HttpResponse:
     elif connection.status != connection.Status.ACTIVE:
         messages.error(request, "The Xero connection needs reconnecting first; pending changes are kept.")
     else:
-        try:
-            sync_now.delay(trigger=SyncRun.Trigger.MANUAL)
-        except kombu.exceptions.OperationalError:
-            # The broker is down. Nothing is lost: the changes are in the outbox, and the beat tick (every
-            # 10 s, once the broker answers again) sends them when they are due.
-            messages.warning(request, BROKER_DOWN_MESSAGE)
-        else:
+        if sync_now_request(SyncRun.Trigger.MANUAL):
             messages.success(request, "Sync started: the run appears below when it is done.")
+        else:
+            messages.warning(request, BROKER_DOWN_MESSAGE)
     return redirect("xero_sync:settings")
 
 

@@ -277,3 +277,20 @@ def test_sync_now_with_the_broker_down_says_the_sync_will_pick_it_up(admin_clien
     assert response.status_code == 200
     said = " ".join(messages_of(response))
     assert "picks the work up by itself" in said and "Sync started" not in said
+
+
+def test_send_to_xero_now_with_the_broker_down_keeps_the_records_queued_and_says_so(
+        admin_client, xero_connected, broker_down):
+    from ecommerce.models import Sale
+    from tests.ecommerce.factories import a_sale
+    from xero_sync.models import OutboxEntry
+
+    sale = a_sale()
+    OutboxEntry.objects.all().delete()
+    response = admin_client.post(reverse("admin:ecommerce_sale_changelist"), {
+        "action": "send_to_xero_now", "_selected_action": [sale.pk], "index": "0"}, follow=True)
+    assert response.status_code == 200
+    said = " ".join(messages_of(response))
+    assert "picks the work up by itself" in said and "in a moment" not in said
+    assert OutboxEntry.objects.filter(kind="sale", local_id=sale.pk).exists()
+    assert Sale.objects.filter(pk=sale.pk).exists()
