@@ -97,6 +97,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {key.lower(): value for key, value in self.headers.items()}
         length = int(headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client went away mid-request (a killed worker): no server acts on a request it never
+            # received whole. Answering it would also store a "body could not be read" 400 under its
+            # Idempotency-Key, replayed to the client's complete retry for the next six minutes.
+            self.close_connection = True
+            return
         route = path.rstrip("/").lower() or "/"
         method = self.command
 

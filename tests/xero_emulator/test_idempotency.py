@@ -77,3 +77,28 @@ def test_a_key_longer_than_128_characters_is_refused(emulator, xero):
     assert put_contact(xero, "Ann", "k" * 129).status_code == 400
     assert emulator.contacts() == []
     assert put_contact(xero, "Ann", "k" * 128).status_code == 200
+
+
+def test_a_request_cut_off_mid_body_is_not_acted_on_nor_replayed_to_its_retry(emulator, xero):
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    # Given a client that dies while sending a keyed write: half its body sent, then the connection closed
+    body = json.dumps({"Contacts": [{"Name": "Ann"}]}).encode()
+    address = urlsplit(emulator.base_url)
+    head = "".join(f"{name}: {value}\r\n" for name, value in {
+        **xero.headers(), "Idempotency-Key": "order-1-contact", "Content-Type": "application/json",
+        "Content-Length": str(len(body)), "Host": address.netloc}.items())
+    with socket.create_connection((address.hostname, address.port), timeout=5) as cut_off:
+        cut_off.sendall(f"PUT /api.xro/2.0/Contacts HTTP/1.1\r\n{head}\r\n".encode() + body[: len(body) // 2])
+        cut_off.shutdown(socket.SHUT_WR)
+        assert cut_off.recv(1024) == b""  # no answer: the request never arrived whole
+
+    # When its retry sends the whole request under the same key
+    retry = put_contact(xero, "Ann", "order-1-contact")
+
+    # Then the retry is served as a first call, and Ann is in Xero once
+    assert retry.status_code == 200, retry.text
+    assert [c["Name"] for c in emulator.contacts()] == ["Ann"]
+    assert emulator.calls_to("PUT", "/Contacts")[-1]["replayed"] is False
