@@ -128,10 +128,11 @@ def test_the_endpoint_only_takes_posts(client):
 
 def test_a_signed_event_is_answered_at_once_with_an_empty_200_stored_and_a_pull_enqueued(
         client, enqueued, xero_connected, xero_site, django_capture_on_commit_callbacks):
-    # when Xero delivers a signed event
+    # when Xero delivers a signed event for the connected organisation
+    body = invoice_event(xero_site.default_tenant_id, "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10")
     started = time.monotonic()
     with django_capture_on_commit_callbacks(execute=True):
-        response = deliver(client, SOME_EVENT, sign(SOME_EVENT))
+        response = deliver(client, body, sign(body))
     took = time.monotonic() - started
 
     # then it gets an empty 200 well inside Xero's five seconds, without talking to Xero meanwhile
@@ -141,18 +142,20 @@ def test_a_signed_event_is_answered_at_once_with_an_empty_200_stored_and_a_pull_
     assert xero_site.calls == []
     # and the delivery is stored, and one pull asked of a worker
     delivery = WebhookDelivery.objects.get()
-    assert delivery.events == json.loads(SOME_EVENT)["events"]
+    assert delivery.events == json.loads(body)["events"]
     assert enqueued == [{"trigger": "webhook"}]
 
 
-def test_a_repeated_delivery_is_ignored(client, enqueued, django_capture_on_commit_callbacks):
+def test_a_repeated_delivery_is_ignored(client, enqueued, xero_connected, xero_site,
+                                       django_capture_on_commit_callbacks):
     # given a delivery already taken
+    first = invoice_event(xero_site.default_tenant_id, "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10")
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliver(client, SOME_EVENT, sign(SOME_EVENT)).status_code == 200
+        assert deliver(client, first, sign(first)).status_code == 200
 
     # when Xero delivers it again
     with django_capture_on_commit_callbacks(execute=True):
-        again = deliver(client, SOME_EVENT, sign(SOME_EVENT))
+        again = deliver(client, first, sign(first))
 
     # then Xero is told all is well, and nothing more is stored or asked for
     assert again.status_code == 200
@@ -160,7 +163,7 @@ def test_a_repeated_delivery_is_ignored(client, enqueued, django_capture_on_comm
     assert enqueued == [{"trigger": "webhook"}]
 
     # when the next events arrive
-    following = invoice_event("bd40ca93-87c3-403d-b6f2-6ebfc455a814", "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10",
+    following = invoice_event(xero_site.default_tenant_id, "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10",
                               sequence=2, event_type="UPDATE")
     with django_capture_on_commit_callbacks(execute=True):
         assert deliver(client, following, sign(following)).status_code == 200
@@ -208,3 +211,45 @@ def test_a_webhook_pull_while_another_sync_is_running_is_retried_shortly(xero_co
     # then it did not talk to Xero, and will run again (that sync may have pulled before the change)
     assert xero_site.calls == []
     assert not SyncRun.objects.exists()
+
+
+# --- Issue 16 items 7 and 8, through the view --------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deeply nested"),
+    pytest.param(b'{"events":"all"}', id="events not a list"),
+])
+def test_a_malformed_signed_delivery_is_a_400_and_stores_nothing(client, enqueued, body):
+    assert deliver(client, body, sign(body)).status_code == 400
+    assert not WebhookDelivery.objects.exists() and enqueued == []
+
+
+def test_a_non_ascii_signature_is_a_401(client, enqueued):
+    assert deliver(client, SOME_EVENT, "\u00e9" * 44).status_code == 401
+    assert not WebhookDelivery.objects.exists() and enqueued == []
+
+
+def test_a_body_over_the_cap_is_a_400_and_stores_nothing(client, enqueued, xero_connected, xero_site):
+    # a megabyte: under Django's own 2.5 MB limit, far over any delivery Xero sends
+    event = json.loads(invoice_event(xero_site.default_tenant_id, "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10"))
+    body = json.dumps({**event, "padding": "x" * 1_000_000}).encode()
+    assert deliver(client, body, sign(body)).status_code == 400
+    assert not WebhookDelivery.objects.exists() and enqueued == []
+
+
+def test_another_organisations_events_are_not_stored_nor_pulled(client, enqueued, xero_connected,
+                                                                django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, SOME_EVENT, sign(SOME_EVENT)).status_code == 200
+    assert not WebhookDelivery.objects.exists() and enqueued == []
+
+
+def test_a_reserialised_redelivery_is_ignored(client, enqueued, xero_connected, xero_site,
+                                              django_capture_on_commit_callbacks):
+    first = invoice_event(xero_site.default_tenant_id, "1f5ad9a2-3bd5-4cf1-8c9d-8d1f3c7b4e10")
+    again = json.dumps(json.loads(first), indent=2).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(client, first, sign(first)).status_code == 200
+        assert deliver(client, again, sign(again)).status_code == 200
+    assert WebhookDelivery.objects.count() == 1 and len(enqueued) == 1
