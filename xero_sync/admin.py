@@ -1,7 +1,6 @@
 """The sync's own records in the admin: each record's Xero state (with requeue), runs, the outbox."""
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, UUIDField, Value, When
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -15,8 +14,7 @@ from ecommerce.models import Contact, Receipt, Sale
 from .models import OutboxEntry, RecordKind, SyncRun, XeroLink
 from .selectors import contacts_for_xero, receipts_for_xero, sales_for_xero
 from .services.connection import connection_current
-from .services.links import link_advice, links_requeue, xero_web_url
-from .services.outbox import outbox_record_many
+from .services.links import link_advice, links_requeue, links_send_now, xero_web_url
 from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
@@ -222,15 +220,12 @@ class XeroStateAdminMixin:
     # It resets records Xero refused or gave up on and starts a sync: what managing Xero means.
     @admin.action(description="Send to Xero now", permissions=["manage_xero"])
     def send_to_xero_now(self, request, queryset):
-        ids = list(queryset.values_list("pk", flat=True))
-        with transaction.atomic():
-            links_requeue(links=XeroLink.objects.filter(kind=self.xero_kind, local_id__in=ids))
-            outbox_record_many(self.xero_kind, ids)
+        count = links_send_now(kind=self.xero_kind, local_ids=queryset.values_list("pk", flat=True))
         if sync_now_request(SyncRun.Trigger.MANUAL):
-            self.message_user(request, f"{len(ids)} record(s) will be sent to Xero in a moment (the quiet period "
+            self.message_user(request, f"{count} record(s) will be sent to Xero in a moment (the quiet period "
                               "is skipped).", messages.SUCCESS)
         else:
-            self.message_user(request, f"{len(ids)} record(s) are queued for Xero. {BROKER_DOWN_MESSAGE}",
+            self.message_user(request, f"{count} record(s) are queued for Xero. {BROKER_DOWN_MESSAGE}",
                               messages.WARNING)
 
 

@@ -369,6 +369,39 @@ def test_send_to_xero_now_on_contacts_pushes_them(admin_client, xero_connected, 
     assert xero_states(changelist(admin_client, Contact))[contact.pk] == "Synced"
 
 
+def test_send_to_xero_now_is_one_service_giving_records_a_fresh_start_and_queueing_them(xero_connected, xero_site):
+    # given a sale Xero gave up on and one never sent (its outbox row already settled)
+    dead = dead_lettered_sale(xero_site)
+    fresh = order(person("Aroha"))
+    OutboxEntry.objects.all().delete()
+
+    # when both are sent now through the service (what the admin action calls)
+    from xero_sync.services.links import links_send_now
+
+    count = links_send_now(kind=RecordKind.SALE, local_ids=[dead.pk, fresh.pk, dead.pk])
+
+    # then each is counted once, the given-up one starts afresh, and both are queued to go
+    assert count == 2
+    link = link_of(dead)
+    assert (link.state, link.attempts, link.last_error) == (State.PENDING, 0, "")
+    assert set(OutboxEntry.objects.filter(kind=RecordKind.SALE).values_list("local_id", flat=True)) == {
+        dead.pk, fresh.pk}
+
+
+def test_the_send_to_xero_now_action_only_calls_the_service_and_reports(admin_client, xero_connected,
+                                                                          monkeypatch, eager_celery):
+    from xero_sync import admin as xero_admin
+
+    asked = []
+    monkeypatch.setattr(xero_admin, "links_send_now",
+                        lambda *, kind, local_ids: asked.append((kind, sorted(local_ids))) or len(asked[-1][1]))
+    sales = [order(person("Aroha")), order(person("Mere"))]
+    response = action(admin_client, Sale, "send_to_xero_now", sales)
+    assert asked == [(RecordKind.SALE, sorted(sale.pk for sale in sales))]
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "2 record(s) will be sent to Xero in a moment" in page
+
+
 def staff_with(client, django_user_model, *codenames: str):
     """A staff member logged in with just these permissions."""
     from django.contrib.auth.models import Permission

@@ -1,11 +1,13 @@
 """Questions and actions about individual records' sync state, for the admin and the command line."""
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
 from ..models import RecordKind, XeroLink
-from .outbox import outbox_record
+from .outbox import outbox_record, outbox_record_many
 
 PROBLEM_STATES = (XeroLink.State.ERROR, XeroLink.State.LOCKED, XeroLink.State.CONFLICT, XeroLink.State.DEAD)
 
@@ -27,6 +29,17 @@ def links_requeue(*, links: QuerySet[XeroLink]) -> int:
         outbox_record(link.kind, link.local_id)
         requeued += 1
     return requeued
+
+
+@transaction.atomic
+def links_send_now(*, kind: RecordKind | str, local_ids: Iterable[int]) -> int:
+    """"Send to Xero now" for these records: those Xero refused or gave up on get a fresh start, and every
+    one is recorded to go, in one transaction (so a sync started afterwards sees all of them or none).
+    Starting that sync is the caller's (a task layer concern). Returns how many records were given."""
+    local_ids = list(dict.fromkeys(local_ids))
+    links_requeue(links=XeroLink.objects.filter(kind=RecordKind(kind), local_id__in=local_ids))
+    outbox_record_many(kind, local_ids)
+    return len(local_ids)
 
 
 def xero_web_url(*, kind: RecordKind | str, xero_id, tenant_id, invoice_xero_id=None) -> str | None:
