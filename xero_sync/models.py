@@ -170,6 +170,29 @@ class OutboxEntry(models.Model):
         return f"{self.kind} {self.local_id} at {self.recorded_at:%H:%M:%S}"
 
 
+class OutboxHeld(models.Model):
+    """A change another organisation this site has been connected to has not received yet.
+
+    The outbox is the current organisation's: a run drops the rows of what it sent. So that switching to
+    another organisation and back strands nothing, dropping a row leaves one of these per other
+    organisation (one per record, however often it changed); when that organisation's runs start again,
+    they move its rows back into the outbox (services/outbox.py explains why this and not the others).
+    """
+
+    tenant_id = models.UUIDField()
+    kind = models.CharField(max_length=10, choices=RecordKind.choices)
+    local_id = models.BigIntegerField()
+    held_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "kind", "local_id"],
+                                               name="one_held_change_per_record")]
+        verbose_name_plural = "changes held for other organisations"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.local_id} held for {self.tenant_id}"
+
+
 class XeroLink(models.Model):
     """One website record in one Xero organisation: its Xero id and where its sync stands."""
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ecommerce import services
 from tests.ecommerce.factories import a_contact, a_sale
-from xero_sync.models import OutboxEntry, RecordKind
+from xero_sync.models import OutboxEntry, OutboxHeld, RecordKind
 from xero_sync.services import outbox
 from xero_sync.services.configuration import sync_settings
 from xero_sync.services.outbox import (
@@ -243,10 +243,11 @@ def test_under_a_test_case_transaction_each_service_call_records_as_its_own_tran
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
-def test_a_worker_is_nudged_once_after_commit_and_not_after_a_rollback(settings, monkeypatch):
+def test_a_worker_is_nudged_once_after_commit_and_not_after_a_rollback(settings, monkeypatch, request):
     settings.XERO_SYNC_NUDGE = True
     nudged = []
-    monkeypatch.setattr(outbox, "_nudge_handler", nudged.append)
+    previous = outbox.nudge_handler_set(nudged.append)
+    request.addfinalizer(lambda: outbox.nudge_handler_set(previous))
     monkeypatch.setattr(outbox, "NUDGE_EVERY_SECONDS", 0)  # the per-process throttle is not under test
     contact = a_contact()
     nudged.clear()
@@ -418,3 +419,108 @@ def test_a_later_retry_does_not_delay_a_fresh_change_and_an_earlier_one_comes_fi
     assert due_at() == T + seconds(45)
     assert not sync_is_due(now=T + seconds(44))
     assert sync_is_due(now=T + seconds(45))
+
+
+# --- Changing organisation: nothing is stranded ------------------------------------------------------
+
+
+def _connect_to(xero, tenant_id: str, name: str):
+    """What choosing an organisation on Connect does: it becomes the current one (the other is kept)."""
+    from xero_sync import client
+    from xero_sync.services import configuration
+    from xero_sync.services.connection import _connection_activate
+
+    token = client.normalise_token(xero.issue_token(client_id="shop-test-client", tenant_ids=[tenant_id]))
+    connection = _connection_activate(tenant={"tenantId": tenant_id, "tenantName": name}, token=token, user=None)
+    configuration.chart_refresh(connection=connection)
+    return connection
+
+
+def _push_until_drained(runs: int = 4) -> None:
+    from xero_sync.services.sync import sync_run
+
+    for _ in range(runs):
+        OutboxEntry.objects.filter(not_before__isnull=False).update(not_before=timezone.now() - seconds(1))
+        sync_run(trigger="manual", force=True, pull=False)
+        if not OutboxEntry.objects.exists():
+            return
+
+
+@pytest.mark.django_db
+def test_records_changed_while_another_organisation_was_current_reach_the_first_one_on_switching_back(
+        xero_connected, xero_site):
+    from ecommerce.selectors import sale_totals
+    from tests.ecommerce.factories import a_payment_method
+    from xero_sync.models import XeroLink
+    from xero_sync.services.sync import sync_run
+
+    card = a_payment_method("card")
+    org_a = str(xero_connected.tenant_id)
+    # given organisation A holding one order (contact, invoice, payment)
+    first = a_sale(contact=a_contact(first_name="Aroha"), lines=[GST_LINE])
+    services.receipt_record(sale=first, payment_method=card, amount=sale_totals(first).total)
+    _push_until_drained()
+    assert len(xero_site.invoices(tenant_id=org_a)) == 1
+    # and a second order whose invoice was in flight when A's run stopped (Xero unavailable mid-push)
+    second = a_sale(contact=a_contact(first_name="Mere"), lines=[GST_LINE])
+    xero_site.inject_fault("503", method="POST", path_contains="Invoices", count=50)
+    sync_run(trigger="manual", force=True, pull=False)
+    xero_site.clear_faults()
+    assert XeroLink.objects.get(tenant_id=org_a, kind=RecordKind.SALE, local_id=second.pk).state == "in_flight"
+
+    # when staff connect organisation B, and the shop carries on: the first customer's phone changes, a
+    # third order comes in, and B's runs send everything they find
+    org_b = xero_site.add_organisation("Other Ltd")
+    _connect_to(xero_site, org_b, "Other Ltd")
+    services.contact_update(contact=first.contact, phone="021 555 0142")
+    third = a_sale(contact=a_contact(first_name="Tane"), lines=[GST_LINE])
+    services.receipt_record(sale=third, payment_method=card, amount=sale_totals(third).total)
+    _push_until_drained()
+    assert not OutboxEntry.objects.exists()
+    assert {second.number, third.number} <= {invoice["InvoiceNumber"] for invoice in xero_site.invoices(tenant_id=org_b)}
+
+    # and staff switch back to A
+    _connect_to(xero_site, org_a, "Demo Company (NZ)")
+    _push_until_drained()
+
+    # then A has every record changed meanwhile: the invoice that was in flight, the new order, the phone
+    assert {invoice["InvoiceNumber"] for invoice in xero_site.invoices(tenant_id=org_a)} == {
+        first.number, second.number, third.number}
+    assert len(xero_site.payments(tenant_id=org_a)) == 2
+    [aroha] = [contact for contact in xero_site.contacts(tenant_id=org_a) if contact["Name"].startswith("Aroha")]
+    assert any(phone.get("PhoneNumber", "").endswith("0142") for phone in aroha.get("Phones", [])), aroha
+    # and nothing of A's is left in flight or waiting, and nothing is held for A any more
+    assert list(XeroLink.objects.filter(tenant_id=org_a).exclude(state="synced")
+                .values_list("kind", "local_id", "state")) == []
+    assert not OutboxEntry.objects.exists()
+    assert not OutboxHeld.objects.filter(tenant_id=org_a).exists()
+
+
+@pytest.mark.django_db
+def test_with_one_organisation_settling_holds_nothing_and_with_two_the_other_gets_its_changes_back_due(
+        xero_connected, xero_site):
+    from xero_sync.services.outbox import outbox_release_held
+
+    # given one organisation: what a run settles is simply gone
+    change_at(T, local_id=1)
+    outbox_settle(cutoff_id=outbox_cutoff(), done=[(RecordKind.SALE, 1)], retry={},
+                  tenant_id=xero_connected.tenant_id)
+    assert not OutboxEntry.objects.exists() and not OutboxHeld.objects.exists()
+
+    # given a second organisation connected: a record edited twice and settled for it is held once for the first
+    org_b = _connect_to(xero_site, xero_site.add_organisation("Other Ltd"), "Other Ltd")
+    change_at(T, local_id=2)
+    change_at(T + seconds(1), local_id=2)
+    outbox_settle(cutoff_id=outbox_cutoff(), done=[(RecordKind.SALE, 2)], retry={}, tenant_id=org_b.tenant_id)
+    assert not OutboxEntry.objects.exists()
+    assert list(OutboxHeld.objects.values_list("tenant_id", "kind", "local_id")) == [
+        (xero_connected.tenant_id, RecordKind.SALE, 2)]
+
+    # when the first organisation's runs start again, the change is back in the outbox, recorded when it
+    # was held: due by the usual quiet period after that
+    OutboxHeld.objects.update(held_at=T)
+    assert outbox_release_held(tenant_id=org_b.tenant_id) == 0
+    assert outbox_release_held(tenant_id=xero_connected.tenant_id) == 1
+    assert pending() == [(RecordKind.SALE, 2)]
+    assert due_at() == T + seconds(120)
+    assert not OutboxHeld.objects.exists()

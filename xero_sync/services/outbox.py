@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from ..models import OutboxEntry, RecordKind, SyncSettings
+from ..models import OutboxEntry, OutboxHeld, RecordKind, SyncSettings, XeroConnection
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,20 @@ def outbox_suppressed() -> Iterator[None]:
         _suppressed.reset(token)
 
 
-def nudge_handler_set(handler: Callable[[int], None] | None) -> None:
+def nudge_handler_set(handler: Callable[[int], None] | None) -> Callable[[int], None] | None:
     """What to call after a recording commits, with the seconds to wait: the task layer registers a
-    delayed `sync_if_due` at start-up. None: no nudge (the beat tick still finds the rows)."""
+    delayed `sync_if_due` at start-up. None: no nudge (the beat tick still finds the rows). Returns the
+    handler it replaces, so a caller can put it back."""
     global _nudge_handler
-    _nudge_handler = handler
+    previous, _nudge_handler = _nudge_handler, handler
+    return previous
+
+
+def nudge_throttle_reset() -> None:
+    """Forget when this process last nudged, so the next commit nudges at once (a test that checks the
+    nudge must not depend on whether an earlier test in the same process nudged a moment ago)."""
+    global _last_nudge
+    _last_nudge = -float("inf")
 
 
 def outbox_record(kind: RecordKind | str, local_id: int) -> None:
@@ -194,9 +203,12 @@ def outbox_pending(*, cutoff_id: int, now: datetime.datetime, chunk_size: int) -
 
 
 def outbox_settle(*, cutoff_id: int, done: Iterable[tuple[str, int]],
-                  retry: dict[tuple[str, int], datetime.datetime]) -> None:
+                  retry: dict[tuple[str, int], datetime.datetime], tenant_id=None) -> None:
     """After a run's chunk: drop the entries of records it finished with (up to the cutoff only: a change
-    recorded since is still to be sent), and hold back those to retry until their time."""
+    recorded since is still to be sent), and hold back those to retry until their time. What is dropped
+    for the run's organisation (`tenant_id`; None: the current one) is held for every other organisation
+    this site has been connected to (see "Changing organisation" below)."""
+    done = list(dict.fromkeys(done))
     by_kind: dict[str, list[int]] = {}
     for kind, local_id in done:
         by_kind.setdefault(kind, []).append(local_id)
@@ -205,6 +217,57 @@ def outbox_settle(*, cutoff_id: int, done: Iterable[tuple[str, int]],
             OutboxEntry.objects.filter(kind=kind, local_id__in=local_ids, id__lte=cutoff_id).delete()
         for (kind, local_id), when in retry.items():
             OutboxEntry.objects.filter(kind=kind, local_id=local_id, id__lte=cutoff_id).update(not_before=when)
+        _hold_for_other_organisations(tenant_id, done)
+
+
+# --- Changing organisation ----------------------------------------------------------------------------
+# The outbox has no organisation: a change is recorded without knowing where it goes (finding out would
+# cost a query in every recording transaction), and a run drops the rows of what it sent to its own
+# organisation. Switching to organisation B and back to A would then strand in A whatever B's runs dropped:
+# a sale A had in flight when the switch came (its link "in flight", its rows gone), and every record
+# changed while B was current (A's links say "synced", with the old content).
+#
+# Chosen: what a run drops is held for every other organisation this site has been connected to (one
+# OutboxHeld row per record, however often it changed), and a run's start moves its organisation's held
+# rows back into the outbox. Cheap: with one organisation (the usual case) settling costs one query on the
+# tiny connection table and a run's start one on an empty table; everything else that reads the outbox (when
+# the batch is due, the backlog, the admin's "waiting" column, the pull's both-sides rule) stays the current
+# organisation's without a filter. Rejected: re-recording at run start the links of this organisation that
+# are pending or in flight without a row misses the records changed while B was current (their links in A
+# are synced); a tenant on each outbox row would have to be filtered by every one of those readers. The
+# release is at a run's start, not at connecting: a run of A still going when B was chosen holds rows for B
+# after B became current, and those would wait for B's next connect.
+
+
+def _hold_for_other_organisations(tenant_id, done: list[tuple[str, int]]) -> None:
+    if not done:
+        return
+    if tenant_id is None:
+        tenant_id = XeroConnection.objects.filter(is_current=True).values_list("tenant_id", flat=True).first()
+    others = list(XeroConnection.objects.exclude(tenant_id=tenant_id).values_list("tenant_id", flat=True))
+    if not others:
+        return
+    now = timezone.now()
+    OutboxHeld.objects.bulk_create(
+        [OutboxHeld(tenant_id=other, kind=kind, local_id=local_id, held_at=now)
+         for other in others for kind, local_id in done], ignore_conflicts=True)
+
+
+def outbox_release_held(*, tenant_id) -> int:
+    """At a run's start (before asking whether a run is due): the changes this organisation missed while
+    another was current go back into the outbox, recorded when they were held: due by the usual rule (at
+    once when the switch back comes after the quiet period, as it does when staff reconnect). Returns how
+    many records."""
+    with transaction.atomic():
+        held = list(OutboxHeld.objects.select_for_update(skip_locked=True).filter(tenant_id=tenant_id)
+                    .values_list("pk", "kind", "local_id", "held_at"))
+        if not held:
+            return 0
+        OutboxEntry.objects.bulk_create([OutboxEntry(kind=kind, local_id=local_id, recorded_at=held_at)
+                                         for _, kind, local_id, held_at in held])
+        OutboxHeld.objects.filter(pk__in=[pk for pk, *_ in held]).delete()
+    logger.info("xero outbox: %d change(s) held for organisation %s are back in the outbox", len(held), tenant_id)
+    return len(held)
 
 
 def outbox_backlog() -> int:
