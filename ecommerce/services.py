@@ -7,6 +7,7 @@ each once:
 - a sale's status moves only as `Sale.ALLOWED_TRANSITIONS` allows (a confirmed sale is cancelled, never a
   draft again), and a cancelled sale is frozen;
 - a confirmed sale has at least one line (Xero refuses an invoice without one);
+- no line, and no sale's total, comes to more than totals.MAX_AMOUNT (what the accounts can hold);
 - receipts are taken on confirmed sales only, and do not pay more than is due unless overpayment is
   allowed; receipts written together are judged together, under the sale's row lock, so two staff (or
   two rows of one form) cannot each fit under the same amount due.
@@ -21,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from . import totals
 from .models import Contact, NumberSequence, PaymentMethod, Receipt, Sale, SaleLine
 from .selectors import sale_amount_due
 from .signals import sale_lines_replaced
@@ -103,6 +105,26 @@ def _check_has_a_line(sale: Sale, *, has_lines: bool, confirming: bool = False) 
                               else "A confirmed sale needs at least one line.")
 
 
+def _check_amounts(sale: Sale, lines: Iterable[SaleLine]) -> None:
+    """Each line, and the sale's total, within totals.MAX_AMOUNT, computed as Xero computes them."""
+    figures, errors = [], {}
+    for position, line in enumerate(lines, start=1):
+        figure = totals.line_figures(quantity=line.quantity, unit_amount=line.unit_amount,
+                                     discount_rate=line.discount_rate, tax_rate=line.tax_rate,
+                                     line_amount_type=sale.line_amount_type)
+        if figure.line_amount > totals.MAX_AMOUNT:
+            errors[f"line {position}"] = ValidationError(
+                f"This line comes to {figure.line_amount:,}; a line can come to at most {totals.MAX_AMOUNT:,}.",
+                code="amount_too_large")
+        figures.append(figure)
+    if errors:
+        raise ValidationError(errors)
+    total = totals.sale_totals(figures, line_amount_type=sale.line_amount_type).total
+    if total > totals.MAX_AMOUNT:
+        raise ValidationError(f"The sale comes to {total:,}; a sale can come to at most {totals.MAX_AMOUNT:,}. "
+                              "Split it into several sales.", code="amount_too_large")
+
+
 def _line_values(line: SaleLine) -> tuple:
     return tuple(getattr(line, name) for name in LINE_WRITTEN_FIELDS)
 
@@ -182,6 +204,7 @@ def sale_create(
     sale = Sale(contact=contact, **fields)
     sale.full_clean(exclude=["number"])
     new_lines = _Lines(sale, lines, stored=())
+    _check_amounts(sale, new_lines.lines)
     sale.number = _sale_number_next()  # only once all is valid: the counter row stays locked until commit
     sale.save()
     new_lines.write()
@@ -220,9 +243,13 @@ def sale_update(
         stored = sale.lines.all() if any(row.get(LINE_ID) is not None for row in lines) else None
         new_lines = _Lines(sale, lines, stored)
         _check_has_a_line(sale, has_lines=bool(new_lines.lines))
+        _check_amounts(sale, new_lines.lines)
         new_lines.write()
-    elif becomes_confirmed:
-        _check_has_a_line(sale, has_lines=sale.lines.exists())
+    else:
+        if becomes_confirmed:
+            _check_has_a_line(sale, has_lines=sale.lines.exists())
+        if "line_amount_type" in fields:  # the same lines may come to more (tax added on top)
+            _check_amounts(sale, sale.lines.all())
     sale.save()
     return sale
 

@@ -15,6 +15,14 @@ CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
 ZERO = Decimal("0.00")
 
+# The most a line, or a sale's total, may come to. Xero documents no bound of its own (docs/xero-api.md:
+# amounts are JSON doubles), so the bound is what survives the round trip: the website's copies of Xero's
+# invoices and payments hold amounts in 14 digits with 2 places (below 10^12), and a double holds every
+# such amount exactly to the cent (15 significant digits). A sale over it would reach Xero and then never
+# come back (its pulled copy cannot be stored). Quantities and unit prices (4 places) are bounded by their
+# own 14-digit columns, below 10^10 each, also exact in a double.
+MAX_AMOUNT = Decimal("999999999999.99")
+
 EXCLUSIVE = "exclusive"
 INCLUSIVE = "inclusive"
 NO_TAX = "no_tax"

@@ -466,6 +466,26 @@ def test_a_lower_case_currency_is_stored_upper_case(admin_client):
 # --- 3. bad input: a clear message, nothing saved ---------------------------------------------------
 
 
+def test_a_sale_beyond_what_the_accounts_hold_is_refused_on_the_form(admin_client):
+    # issue 16 item 9: 1,000 x 9,999,999,999 is accepted by each field, but no invoice can hold the line
+    contact = _contact()
+    before = _db_state()
+    url, data = _sale_add_data(admin_client, contact, [
+        {"description": "Gold bar", "quantity": "1000", "unit_amount": "9999999999", "tax_rate": "15"}])
+    response = admin_client.post(url, data)
+    # then the form comes back saying what the line comes to and the most it may; nothing is stored
+    _assert_refused(response, "line 1: This line comes to 9,999,999,999,000.00; a line can come to at most "
+                              "999,999,999,999.99.")
+    assert _db_state() == before
+
+    # and on an existing sale, a raised quantity taking the total over is refused the same way
+    sale = _sale(confirm=False, lines=[{"description": "Gold bar", "quantity": D("100"),
+                                        "unit_amount": D("6000000000"), "tax_rate": D("15")}])
+    response = _submit(admin_client, _url(Sale, "change", sale.pk), {"lines-0-quantity": "200"})
+    _assert_refused(response, "This line comes to 1,200,000,000,000.00")
+    assert sale.lines.get().quantity == D("100")
+
+
 def test_a_line_with_negative_quantity_is_refused(admin_client):
     contact = _contact()
     before = _db_state()
