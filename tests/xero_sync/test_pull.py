@@ -840,3 +840,108 @@ def test_an_invoice_that_failed_on_its_bad_contact_arrives_once_the_contact_is_f
     # then the customer and its invoice are both on the website
     assert Contact.objects.get(company_name="Bad Email Ltd").email == "accounts@bad.example.com"
     assert Invoice.objects.filter(xero_id=typed["InvoiceID"]).exists(), "the invoice never came back"
+
+
+# --- Records that can never be stored (issue 16 item 9) -------------------------------------------------
+
+
+def invoice_calls_by_id(xero) -> list[dict]:
+    return [call for call in xero.calls_to("GET", f"{API}/Invoices") if "IDs" in call["query"]]
+
+
+def test_an_invoice_too_large_to_store_is_reported_once_and_not_fetched_again(xero_connected, xero_site):
+    # given, typed into Xero, an invoice of 9,999,999,999,000 (Xero takes it; the website's copy of an
+    # invoice holds 14 digits, 2 of them cents), then a good one, the newest of all
+    huge = xero_site.create_invoice(Contact={"Name": "Bullion Ltd"}, LineItems=[tea(1000, "9999999999")])
+    good = xero_site.create_invoice(Contact={"Name": "Good Customer Ltd"}, LineItems=[tea()])
+
+    # when the site pulls
+    first = pull()
+
+    # then the huge invoice fails alone, named, saying it is given up until corrected in Xero
+    assert first.failed == {"invoice": 1}, first.errors
+    [error] = first.errors
+    assert huge["InvoiceNumber"] in error and "not fetched again" in error and "corrected in Xero" in error
+    assert Invoice.objects.filter(xero_id=good["InvoiceID"]).exists()
+    assert not Invoice.objects.filter(xero_id=huge["InvoiceID"]).exists()
+
+    # when the site pulls again, twice
+    xero_site.reset_calls()
+    again = [pull(), pull()]
+
+    # then it is not fetched by id again, nor reported again: no call and no error each run
+    assert invoice_calls_by_id(xero_site) == []
+    assert [(run.failed, run.errors) for run in again] == [({}, []), ({}, [])]
+
+
+def test_an_unstorable_invoice_newest_in_xero_is_not_reported_again_when_its_second_is_reread(
+        xero_connected, xero_site):
+    # given the huge invoice is the newest record, so each pull re-reads it (the cursor's last second)
+    huge = xero_site.create_invoice(Contact={"Name": "Bullion Ltd"}, LineItems=[tea(1000, "9999999999")])
+    assert pull().failed == {"invoice": 1}
+
+    # when the site pulls again
+    xero_site.reset_calls()
+    again = pull()
+
+    # then it was read again, but is not a new failure
+    [invoices] = gets(xero_site, "Invoices")
+    assert [invoice["InvoiceID"] for invoice in returned(invoices, "Invoices")] == [huge["InvoiceID"]]
+    assert (again.failed, again.errors) == ({}, [])
+
+
+def test_an_unstorable_invoice_comes_in_once_corrected_in_xero(xero_connected, xero_site):
+    huge = xero_site.create_invoice(Contact={"Name": "Bullion Ltd"}, LineItems=[tea(1000, "9999999999")])
+    assert pull().failed == {"invoice": 1}
+
+    # when the bookkeeper corrects its quantity in Xero
+    later(xero_site)
+    corrected = xero_api(xero_site, "POST", f"/Invoices/{huge['InvoiceID']}", {"Invoices": [{
+        "InvoiceID": huge["InvoiceID"], "LineItems": [tea(1, 9999999999)]}]})["Invoices"][0]
+    run = pull()
+
+    # then the ordinary changed-since read brings it in, with Xero's total
+    assert run.failed == {}, run.errors
+    assert Invoice.objects.get(xero_id=huge["InvoiceID"]).total == Decimal(str(corrected["Total"]))
+
+
+def test_an_unstorable_invoice_kept_by_an_earlier_pull_is_fetched_once_more_then_given_up(
+        xero_connected, xero_site):
+    # given the huge invoice kept to fetch again (as pulls before this change kept every failure)
+    from xero_sync.models import PullRetry
+
+    huge = xero_site.create_invoice(Contact={"Name": "Bullion Ltd"}, LineItems=[tea(1000, "9999999999")])
+    pull()
+    PullRetry.objects.update_or_create(tenant_id=xero_connected.tenant_id, entity="invoice",
+                                       xero_id=huge["InvoiceID"], defaults={"reason": "too large"})
+    later(xero_site)
+
+    # when the site pulls, then pulls again
+    xero_site.reset_calls()
+    first = pull()
+    fetched_by_id = len(invoice_calls_by_id(xero_site))
+    second = pull()
+
+    # then it is fetched once more by id and reported as given up, and then left alone
+    assert fetched_by_id == 1
+    assert first.failed == {"invoice": 1} and "not fetched again" in first.errors[0]
+    assert not PullRetry.objects.exists()
+    assert len(invoice_calls_by_id(xero_site)) == 1
+    assert (second.failed, second.errors) == ({}, [])
+
+
+@pytest.mark.postgres
+def test_an_invoice_line_overflowing_its_column_is_given_up_too(xero_connected, xero_site):
+    # given an invoice whose total fits but one line's quantity does not (11 digits before the point)
+    odd = xero_site.create_invoice(Contact={"Name": "Grain Ltd"}, LineItems=[tea(100000000000, "0.0001")])
+    assert Decimal(str(odd["Total"])) < Decimal("1e12")
+
+    # when the site pulls twice
+    first = pull()
+    xero_site.reset_calls()
+    second = pull()
+
+    # then PostgreSQL's refusal gives it up as well: reported once, never fetched by id
+    assert first.failed == {"invoice": 1} and "not fetched again" in first.errors[0], first.errors
+    assert (second.failed, second.errors) == ({}, [])
+    assert invoice_calls_by_id(xero_site) == []

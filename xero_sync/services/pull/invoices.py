@@ -39,7 +39,7 @@ def apply_invoices(context: PullContext, rows: list[dict]) -> None:
             _apply_invoice(context, row, contacts, sale_links.get(str(row.get("InvoiceID"))))
         except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
             context.failures.fail(INVOICE, row.get("InvoiceNumber") or row.get("InvoiceID"), error,
-                                  xero_id=row.get("InvoiceID"))
+                                  xero_id=row.get("InvoiceID"), updated=row.get("UpdatedDateUTC"))
         else:
             context.failures.landed(INVOICE, row.get("InvoiceID"))
 

@@ -49,7 +49,7 @@ def apply_payments(context: PullContext, rows: list[dict]) -> None:
             _apply_payment(context, row, invoices, methods[pulling[row["Account"]["Code"]]])
         except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
             context.failures.fail(PAYMENT, row.get("Reference") or row.get("PaymentID"), error,
-                                  xero_id=row.get("PaymentID"))
+                                  xero_id=row.get("PaymentID"), updated=row.get("UpdatedDateUTC"))
         else:
             context.failures.landed(PAYMENT, row.get("PaymentID"))
 

@@ -18,9 +18,11 @@ class Pull:
     def __init__(self, *, connection: XeroConnection, gateway: PacedGateway, config: RunConfig,
                  contact_index: ContactIndex, reader: ChangesReader):
         report = PullReport()
+        failures = PullFailures(tenant_id=connection.tenant_id, report=report,
+                                seen_up_to={} if reader.full else _seen_up_to(connection.tenant_id))
         self.context = PullContext(
             tenant_id=connection.tenant_id, gateway=gateway, config=config, contact_index=contact_index,
-            reader=reader, failures=PullFailures(tenant_id=connection.tenant_id, report=report), report=report)
+            reader=reader, failures=failures, report=report)
 
     @property
     def report(self) -> PullReport:
@@ -43,3 +45,14 @@ class Pull:
         fetch_contacts(context, failures.to_fetch_again(XeroRecordKind.CONTACT))
         fetch_invoices(context, failures.to_fetch_again(XeroRecordKind.INVOICE))
         fetch_payments(context, failures.to_fetch_again(XeroRecordKind.PAYMENT))
+
+
+# The cursors whose records the pull fails one by one, by the kind of record they read.
+CURSOR_KINDS = {PullCursor.Entity.INVOICES: XeroRecordKind.INVOICE, PullCursor.Entity.PAYMENTS: XeroRecordKind.PAYMENT}
+
+
+def _seen_up_to(tenant_id) -> dict:
+    """Per kind, the newest UpdatedDateUTC earlier pulls received: where this run's reading starts."""
+    return {CURSOR_KINDS[entity]: watermark for entity, watermark in PullCursor.objects.filter(
+        tenant_id=tenant_id, entity__in=list(CURSOR_KINDS), watermark__isnull=False).values_list(
+        "entity", "watermark")}
