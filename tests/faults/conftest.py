@@ -1,6 +1,7 @@
 """The fault-injection suite's machinery: real `celery -A config worker` processes on the test's
-PostgreSQL database, a Redis broker of their own (db 13, flushed before and after each test, or a
-private redis-server), the live emulator, and the checks every test ends with.
+PostgreSQL database, a broker of their own (on the Redis REDIS_URL names, every key under a prefix the test
+chose and only those keys deleted afterwards; or a private redis-server), the live emulator, and the
+checks every test ends with.
 
 Work is driven the way the site drives it: `xero_sync.sync_now` / `sync_if_due` / `pull_now` messages on
 the broker, consumed by the worker processes. The test only plays the parts of time (leases and backoffs
@@ -10,13 +11,13 @@ that would have run out) and of the operator (restarting what was killed).
 import datetime
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -31,7 +32,6 @@ from django.utils import timezone
 
 from tests.support import REPO_ROOT, process_environment
 
-FAULTS_REDIS_DB = 13  # a database of its own, so no stale message from other tests is consumed
 GST_LINE = {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
             "tax_rate": Decimal("15"), "tax_code": "GST"}
 
@@ -71,15 +71,37 @@ def free_port() -> int:
 # --- The broker ----------------------------------------------------------------------------------------
 
 
-class Broker:
-    """Sends task messages to a Redis broker, as the site's nudges, beat and buttons do."""
+def broker_keys(url: str, prefix: str) -> list[bytes]:
+    """The keys under `prefix` in the Redis database `url` names."""
+    return list(redis.Redis.from_url(url).scan_iter(match=f"{prefix}*", count=1000))
 
-    def __init__(self, url: str):
+
+def broker_keys_delete(url: str, prefix: str) -> int:
+    """Delete the keys under `prefix`, and nothing else: the database is shared."""
+    if not prefix:
+        raise ValueError("no prefix: that would be every key in a shared database")
+    keys = broker_keys(url, prefix)
+    return redis.Redis.from_url(url).delete(*keys) if keys else 0
+
+
+class Broker:
+    """Sends task messages to a Redis broker, as the site's nudges, beat and buttons do. With `key_prefix`,
+    every key kombu uses (queues, the unacked hash, bindings) is under it (tests/faults/worker.py)."""
+
+    def __init__(self, url: str, key_prefix: str = ""):
         self.url = url
+        self.key_prefix = key_prefix
         self.app = Celery("faults-client", broker=url, set_as_current=False)
         self.app.conf.broker_connection_retry_on_startup = False
-        self.app.conf.broker_transport_options = {"visibility_timeout": 3600}
+        self.app.conf.broker_transport_options = {"visibility_timeout": 3600, "global_keyprefix": key_prefix}
         self._lock = threading.Lock()
+
+    def key(self, name: str) -> str:
+        """The Redis key kombu uses for `name` ("celery": the default queue; "unacked": taken, not acked)."""
+        return f"{self.key_prefix}{name}"
+
+    def queued(self) -> int:
+        return redis.Redis.from_url(self.url).llen(self.key("celery"))
 
     def send(self, task: str, **kwargs) -> None:
         with self._lock:
@@ -98,7 +120,7 @@ class Broker:
     def drained(self) -> bool:
         """Every message sent has been taken and acknowledged (none queued, none being worked on)."""
         client = redis.Redis.from_url(self.url)
-        return client.llen("celery") == 0 and client.hlen("unacked") == 0
+        return client.llen(self.key("celery")) == 0 and client.hlen(self.key("unacked")) == 0
 
     def close(self) -> None:
         self.app.close()
@@ -115,7 +137,7 @@ class Ticker:
     def _tick(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                if redis.Redis.from_url(self.broker.url).llen("celery") == 0:
+                if self.broker.queued() == 0:
                     self.broker.send(self.task)
                     self.sent += 1
             except Exception as error:  # a tick that fails is reported; the next one tries again
@@ -123,7 +145,7 @@ class Ticker:
 
     def state(self) -> str:
         try:
-            queued = redis.Redis.from_url(self.broker.url).llen("celery")
+            queued = self.broker.queued()
         except redis.RedisError as error:
             queued = repr(error)
         return f"ticks sent {self.sent}, tick errors {self.errors[-3:]}, messages queued {queued}"
@@ -139,18 +161,23 @@ class Ticker:
 
 @pytest.fixture
 def broker_url() -> str:
-    """Redis db 13 on the machine's Redis, empty before and after the test."""
-    url = re.sub(r"/\d*$", f"/{FAULTS_REDIS_DB}", settings.REDIS_URL)
-    if not re.search(r"/\d+$", url):
-        url = url.rstrip("/") + f"/{FAULTS_REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
+    """The Redis REDIS_URL names, database number and all: other programs may use it too, so the suite
+    never flushes it (its keys are under `broker_key_prefix`)."""
+    return settings.REDIS_URL
 
 
 @pytest.fixture
-def broker(broker_url):
-    sender = Broker(broker_url)
+def broker_key_prefix(broker_url):
+    """A prefix no one else uses, for every broker key of this test; those keys, and only those, are
+    deleted afterwards."""
+    prefix = f"xero-shop-faults:{uuid.uuid4().hex}:"
+    yield prefix
+    broker_keys_delete(broker_url, prefix)
+
+
+@pytest.fixture
+def broker(broker_url, broker_key_prefix):
+    sender = Broker(broker_url, broker_key_prefix)
     yield sender
     sender.close()
 
@@ -204,10 +231,10 @@ def private_redis(tmp_path):
 # --- Worker processes ----------------------------------------------------------------------------------
 
 
-def worker_environment(xero, broker_url: str, home: Path, **overrides: str) -> dict[str, str]:
-    """A Celery worker's environment: this test's database, broker and emulator."""
+def worker_environment(xero, broker_url: str, home: Path, key_prefix: str = "", **overrides: str) -> dict[str, str]:
+    """A Celery worker's environment: this test's database, broker (and its key prefix) and emulator."""
     return process_environment(xero, **{"HOME": str(home), "REDIS_URL": broker_url, "XERO_HTTP_TIMEOUT": "10",
-                                        **overrides})
+                                        "FAULTS_BROKER_KEY_PREFIX": key_prefix, **overrides})
 
 
 def _children(pid: int) -> list[int]:
@@ -218,7 +245,8 @@ def _children(pid: int) -> list[int]:
 
 
 class Worker:
-    """One `celery -A config worker` process (its own session, so kill -9 takes its pool children too)."""
+    """One `celery -A config worker` process (its own session, so kill -9 takes its pool children too), with
+    its broker keys under the test's prefix (tests/faults/worker.py)."""
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path, concurrency: int,
                  loglevel: str = "WARNING"):
@@ -231,7 +259,7 @@ class Worker:
         self.starts = 0
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", self.loglevel,
+        command = [sys.executable, "-m", "tests.faults.worker", "--loglevel", self.loglevel,
                    "--concurrency", str(self.concurrency), "--hostname", f"{self.name}@%h",
                    "--without-gossip", "--without-mingle"]
         self.starts += 1
@@ -289,17 +317,21 @@ class Worker:
 
 
 class Workers:
-    def __init__(self, xero, broker_url: str, tmp_path: Path):
+    def __init__(self, xero, broker_url: str, tmp_path: Path, key_prefix: str = ""):
         self.xero = xero
         self.broker_url = broker_url
+        self.key_prefix = key_prefix
         self.tmp_path = tmp_path
         self.all: list[Worker] = []
 
     def start(self, count: int = 1, *, concurrency: int = 1, broker_url: str | None = None,
               loglevel: str = "WARNING", **env_overrides: str) -> list[Worker]:
+        """Workers on the test's broker; or on `broker_url`, a private redis-server the test started (no
+        prefix there: it is the test's alone, and the site's own nudges reach it unprefixed)."""
         started = []
         for _ in range(count):
-            env = worker_environment(self.xero, broker_url or self.broker_url, self.tmp_path, **env_overrides)
+            url, prefix = (broker_url, "") if broker_url else (self.broker_url, self.key_prefix)
+            env = worker_environment(self.xero, url, self.tmp_path, prefix, **env_overrides)
             worker = Worker(f"faults{len(self.all) + 1}", env, self.tmp_path, concurrency, loglevel)
             worker.start()
             self.all.append(worker)
@@ -318,10 +350,10 @@ class Workers:
 
 
 @pytest.fixture
-def workers(xero_site, broker_url, tmp_path):
+def workers(xero_site, broker_url, broker_key_prefix, tmp_path):
     """Starts worker processes on request; stops them (SIGTERM, then SIGKILL) before the emulator and the
-    test database go away."""
-    pool = Workers(xero_site, broker_url, tmp_path)
+    test database go away (and before the broker's keys are deleted)."""
+    pool = Workers(xero_site, broker_url, tmp_path, broker_key_prefix)
     yield pool
     pool.stop_all()
     connections.close_all()
