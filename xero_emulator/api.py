@@ -7,7 +7,7 @@ holds the state lock.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import errors, render, rules
+from . import errors, reading, render, rules
 from .query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -70,6 +70,10 @@ def handle(org: Organisation, request: ApiRequest, *, now: datetime, provider: s
         return ApiResult(404, errors.not_found())
     if request.bad_body or not isinstance(request.body, dict | list):
         return ApiResult(400, errors.post_data_invalid(BAD_BODY))
+    problem = reading.unreadable(resource, context.elements())
+    if problem:
+        # Nothing in a body Xero cannot read is saved, whatever summarizeErrors says.
+        return ApiResult(400, errors.post_data_invalid(f"{BAD_BODY}, {problem}"))
     if method == "PUT":
         return context.write(mode="create")
     if ref:
@@ -189,7 +193,7 @@ class _Context:
 
     # ------------------------------------------------------------ writes
 
-    def _elements(self) -> list[object]:
+    def elements(self) -> list[object]:
         body = self.request.body
         if isinstance(body, dict):
             wrapped = next((v for k, v in body.items() if k.lower() == self.resource.lower()), None)
@@ -227,7 +231,7 @@ class _Context:
         if summarize is None:
             summarize = _flag(self.request.query, "summarizeErrors", default=True)
         results, failures, wrote = [], [], False
-        for element in self._elements():
+        for element in self.elements():
             try:
                 results.append(self._saved(self._save(element, mode)))
                 wrote = True
@@ -244,7 +248,7 @@ class _Context:
         target = self.find(self.request.ref)
         if target is None:
             return ApiResult(404, errors.not_found())
-        elements = self._elements()
+        elements = self.elements()
         element = elements[0] if elements else {}
         try:
             record = self._save(element, "update", target)

@@ -121,8 +121,9 @@ def _text(value: object) -> str:
 def save_contact(
     org: Organisation, element: dict, *, now: datetime, mode: str, target: dict | None = None
 ) -> dict:
-    """Create (mode "create"), update-or-create ("upsert": by ContactID, else ContactNumber) or update
-    ``target`` ("update") from one element. IsCustomer/IsSupplier are ignored: Xero sets them itself."""
+    """Create (mode "create"), update-or-create ("upsert": by ContactID, else ContactNumber, else the
+    active contact of that Name) or update ``target`` ("update") from one element. IsCustomer and
+    IsSupplier are ignored: Xero sets them itself."""
     existing = target if mode == "update" else _match_contact(org, element) if mode == "upsert" else None
     fields = {key: element[key] for key in CONTACT_FIELDS if key in element}
     if isinstance(fields.get("ContactStatus"), str):
@@ -157,7 +158,13 @@ def _match_contact(org: Organisation, element: dict) -> dict | None:
             raise Rejected([CONTACT_ID_NOT_FOUND.format(contact_id=contact_id)])
         return found
     number = _text(element.get("ContactNumber"))
-    return org.contact_by_number(number) if number else None
+    found = org.contact_by_number(number) if number else None
+    if found is not None:
+        return found
+    # Neither key names a contact: Xero updates the active contact of the same name, if there is one
+    # (a second "David Smith" posted without an id overwrites the first; PUT never does).
+    name = _text(element.get("Name"))
+    return next((c for c in org.contacts_named(name) if c["ContactStatus"] == "ACTIVE"), None) if name else None
 
 
 def _contact_errors(org: Organisation, merged: dict, existing: dict | None, element: dict) -> list[str]:

@@ -206,3 +206,21 @@ def test_a_single_contact_update_with_an_error_is_a_400_validation_exception(xer
     assert response.status_code == 400
     assert body(response)["Type"] == "ValidationException"
     assert first_error(response) == NAME_TAKEN.format("Ann")
+
+
+def test_post_contacts_without_an_id_or_number_updates_the_active_namesake_and_put_never_does(emulator, xero):
+    # Given David Smith exists in Xero
+    david = xero.create_contact(Name="David Smith", EmailAddress="david@example.com")
+
+    # When a second "David Smith" is posted without a ContactID or a known ContactNumber
+    posted = xero.post("/Contacts", {"Contacts": [{"Name": "David Smith", "ContactNumber": "WEB-C000002",
+                                                   "EmailAddress": "other@example.com"}]},
+                       params={"summarizeErrors": "false"})
+
+    # Then Xero overwrote the first one instead of creating a second (the merge PUT cannot make)
+    assert body(posted)["Contacts"][0]["ContactID"] == david["ContactID"]
+    assert [(c["Name"], c["EmailAddress"]) for c in emulator.contacts()] == [("David Smith", "other@example.com")]
+    refused = xero.put("/Contacts", {"Contacts": [{"Name": "David Smith", "ContactNumber": "WEB-C000003"}]},
+                       params={"summarizeErrors": "false"})
+    assert body(refused)["Contacts"][0]["ValidationErrors"] == [{"Message": NAME_TAKEN.format("David Smith")}]
+    assert len(emulator.contacts()) == 1

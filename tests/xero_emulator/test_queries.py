@@ -9,7 +9,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from .helpers import body, line
+from .helpers import body, invoice, line
 
 
 def names(response) -> list[str]:
@@ -247,3 +247,31 @@ def test_a_body_that_is_not_json_is_a_400(xero):
         "Type": "PostDataInvalidException",
         "Message": "JSON request body could not be read",
     }
+
+
+@pytest.mark.parametrize(("element", "detail"), [
+    ("Ann", 'Error converting value "Ann" to type \'Contact\'. Path \'Contacts[1]\'.'),
+])
+def test_a_contact_xero_cannot_read_refuses_the_whole_request_and_saves_nothing(emulator, xero, element, detail):
+    response = xero.put("/Contacts", {"Contacts": [{"Name": "Bob"}, element]}, params={"summarizeErrors": "false"})
+
+    assert response.status_code == 400
+    assert body(response) == {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                              "Message": f"JSON request body could not be read, {detail}"}
+    assert emulator.contacts() == []
+
+
+@pytest.mark.parametrize(("unit_amount", "detail"), [
+    (1e30, "Value was either too large or too small for a Decimal."),
+    ("ten", "Could not convert string to decimal: ten."),
+])
+def test_an_invoice_xero_cannot_read_refuses_the_whole_batch_whatever_summarize_errors_says(
+        emulator, xero, unit_amount, detail):
+    batch = {"Invoices": [invoice(), invoice(lines=[line(), line(unit_amount=unit_amount)])]}
+    response = xero.put("/Invoices", batch, params={"summarizeErrors": "false"})
+
+    assert response.status_code == 400
+    assert body(response) == {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                              "Message": f"JSON request body could not be read, {detail} "
+                                         "Path 'Invoices[1].LineItems[1].UnitAmount'."}
+    assert emulator.invoices() == []
