@@ -820,3 +820,69 @@ def test_a_changelists_query_count_does_not_grow_with_its_rows(admin_client, xer
     # then it takes no more queries
     with django_assert_max_num_queries(len(five.captured_queries)):
         assert len(rows(changelist(admin_client, model))) == 25
+
+
+# --- A receipt Xero will refuse is said when it is recorded (issue 16 item 11) ------------------------------
+
+
+def card():
+    return a_payment_method("card", "Card")  # set to push to Xero's account 620 by xero_connected
+
+
+def test_a_card_receipt_overpaying_its_sale_is_recorded_with_a_warning_that_xero_will_refuse_it(
+        admin_client, xero_connected):
+    # given a confirmed 40.00 sale
+    sale = order(person("Aroha"))
+
+    # when staff record a 50.00 card receipt on it, ticking "overpayment allowed"
+    response = admin_client.post(reverse("admin:ecommerce_receipt_add"), {
+        "sale": sale.pk, "payment_method": card().pk, "amount": "50.00", "date": timezone.localdate().isoformat(),
+        "reference": "ch_over", "overpayment_allowed": "on"}, follow=True)
+
+    # then it is recorded, and staff are told at once that Xero will not take it, and why
+    assert response.redirect_chain, response.content.decode()[:500]
+    assert Receipt.objects.get().amount == Decimal("50.00")
+    shown = [str(message) for message in response.context["messages"]]
+    assert any(f"Xero refuses payments above the amount due: this 50.00 receipt is more than the 40.00 Xero "
+               f"will have outstanding on {sale.number}" in message for message in shown), shown
+
+
+def test_receipts_xero_refuses_counts_only_what_goes_to_xero(xero_connected):
+    from xero_sync.services.links import receipts_xero_refuses
+
+    # given a 40.00 sale paid 30.00 in cash (which stays on the website) and 20.00 by card, overpaid
+    sale = order(person("Aroha"))
+    services.receipt_record(sale=sale, payment_method=cash(), amount=Decimal("30.00"))
+    fits = services.receipt_record(sale=sale, payment_method=card(), amount=Decimal("20.00"),
+                                   overpayment_allowed=True)
+    # then the card receipt fits in what Xero has outstanding (Xero never hears of the cash), the cash is
+    # not Xero's business
+    assert receipts_xero_refuses(sale.receipts.all()) == {}
+
+    # when a second card receipt pays more than the 20.00 Xero will have left
+    over = services.receipt_record(sale=sale, payment_method=card(), amount=Decimal("25.00"),
+                                   overpayment_allowed=True)
+
+    # then that one, and only that one, is refused
+    refused = receipts_xero_refuses([fits, over])
+    assert list(refused) == [over.pk]
+    assert "more than the 20.00 Xero will have outstanding" in refused[over.pk]
+
+
+def test_a_card_receipt_added_on_the_sale_page_that_xero_will_refuse_is_warned_of(admin_client, xero_connected):
+    from tests.ecommerce.test_admin import _form_data, _new_rows
+
+    # given a confirmed 40.00 sale
+    sale = order(person("Aroha"))
+    url = reverse(CHANGE[Sale], args=[sale.pk])
+    page = admin_client.get(url)
+
+    # when staff add a 45.00 card receipt in the sale's receipts, ticking "overpayment allowed"
+    data = {**_form_data(page), **_new_rows(page, "receipts", [{
+        "payment_method": str(card().pk), "amount": "45.00", "overpayment_allowed": "on"}])}
+    response = admin_client.post(url, data, follow=True)
+
+    # then it is recorded with the same warning
+    assert Receipt.objects.filter(sale=sale, amount=Decimal("45.00")).exists(), response.content.decode()[:300]
+    shown = [str(message) for message in response.context["messages"]]
+    assert any("this 45.00 receipt is more than the 40.00 Xero will have outstanding" in m for m in shown), shown

@@ -1,12 +1,18 @@
 """Questions and actions about individual records' sync state, for the admin and the command line."""
 
+from collections import defaultdict
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
+from ecommerce.models import Payment, Receipt, Sale
+from ecommerce.selectors import sale_totals
+
 from ..models import RecordKind, XeroLink
+from ..selectors import receipts_for_xero
 from .outbox import outbox_record, outbox_record_many
 
 PROBLEM_STATES = (XeroLink.State.ERROR, XeroLink.State.LOCKED, XeroLink.State.CONFLICT, XeroLink.State.DEAD)
@@ -40,6 +46,39 @@ def links_send_now(*, kind: RecordKind | str, local_ids: Iterable[int]) -> int:
     links_requeue(links=XeroLink.objects.filter(kind=RecordKind(kind), local_id__in=local_ids))
     outbox_record_many(kind, local_ids)
     return len(local_ids)
+
+
+def receipts_xero_refuses(receipts: Iterable[Receipt]) -> dict[int, str]:
+    """Of these receipts, those Xero will refuse, by id, each with why in words for staff.
+
+    Xero takes no payment above what is outstanding on its invoice (docs/xero-api.md section 8: Amount
+    "must be less than or equal to the outstanding amount owing"), so a receipt taken with "overpayment
+    allowed" on a method that pushes can never reach Xero as it is. What Xero will have outstanding when it
+    arrives: the sale's total, less the payments Xero holds that the pull brought in, less the sale's other
+    receipts for Xero that go before it (by id) and fit. Receipts that stay on the website (cash, say) are
+    not Xero's business: they never refuse, and they take nothing off what Xero has outstanding."""
+    wanted = {receipt.pk for receipt in receipts}
+    going = list(Receipt.objects.filter(receipts_for_xero(), sale__receipts__pk__in=wanted).distinct().order_by("pk"))
+    if not wanted & {receipt.pk for receipt in going}:
+        return {}
+    by_sale: dict[int, list[Receipt]] = defaultdict(list)
+    for receipt in going:
+        by_sale[receipt.sale_id].append(receipt)
+    refused = {}
+    for sale in Sale.objects.filter(pk__in=by_sale).prefetch_related("lines", "payments"):
+        outstanding = sale_totals(sale).total - sum(
+            (payment.amount for payment in sale.payments.all() if payment.status == Payment.Status.ACTIVE),
+            Decimal("0.00"))
+        for receipt in by_sale[sale.pk]:
+            if receipt.amount <= outstanding:
+                outstanding -= receipt.amount
+            elif receipt.pk in wanted:
+                refused[receipt.pk] = (
+                    f"Xero refuses payments above the amount due: this {receipt.amount} receipt is more than the "
+                    f"{max(outstanding, Decimal('0.00'))} Xero will have outstanding on {sale.number}, so it "
+                    "cannot reach Xero as it is. Record what is due as one receipt and the rest with a method "
+                    "that stays on the website, or deal with the overpayment in Xero.")
+    return refused
 
 
 def xero_web_url(*, kind: RecordKind | str, xero_id, tenant_id, invoice_xero_id=None) -> str | None:
