@@ -2,13 +2,17 @@
 
 import datetime
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from ecommerce.models import Sale
 
-from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroLink
+from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroConnection, XeroLink
+
+# How services.connection begins the reason of a pause for an unreadable token key (TOKEN_KEY_PROBLEM).
+TOKEN_KEY_PROBLEM_WORDS = "XERO_TOKEN_KEY cannot read the stored Xero token"
 
 
 def last_successful_sync() -> SyncRun | None:
@@ -66,3 +70,41 @@ def pushing_payment_accounts() -> dict[int, str]:
     """Payment method id -> the Xero account its receipts are paid into, for methods that push."""
     return dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PUSH)
                 .exclude(xero_account_code="").values_list("payment_method_id", "xero_account_code"))
+
+
+# --- Where the sync stands -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncPause:
+    """The organisation's pause as it stands now. `active`: runs wait until `until`. Not active: its time
+    has passed and no run has gone through since; the next run resumes the sync (and clears it)."""
+
+    until: datetime.datetime
+    reason: str
+    active: bool
+    token_key: bool  # caused by an unreadable token key (a configuration error), not by Xero's limit
+
+    @property
+    def cause(self) -> str:
+        return "an unreadable token key (XERO_TOKEN_KEY)" if self.token_key else "Xero's call limit"
+
+
+def sync_pause(connection: XeroConnection | None, now: datetime.datetime | None = None) -> SyncPause | None:
+    if connection is None or connection.paused_until is None:
+        return None
+    return SyncPause(until=connection.paused_until, reason=connection.pause_reason,
+                     active=connection.paused_until > (now or timezone.now()),
+                     token_key=is_token_key_pause(connection.pause_reason))
+
+
+def is_token_key_pause(reason: str) -> bool:
+    return reason.startswith(TOKEN_KEY_PROBLEM_WORDS)
+
+
+def sync_pause_words(pause: SyncPause | None) -> str:
+    """One sentence, the same on the settings page and in `xero_sync status`."""
+    if pause is None:
+        return ""
+    if pause.active:
+        return f"Paused by {pause.cause} until {pause.until:%Y-%m-%d %H:%M} UTC: {pause.reason}"
+    return (f"The pause ({pause.cause}) ended at {pause.until:%Y-%m-%d %H:%M} UTC; the next run resumes the sync.")

@@ -135,6 +135,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if section:
         messages.error(request, "Nothing was saved: please correct the errors below.")
     series = selectors.daily_series()
+    pause = selectors.sync_pause(connection)
 
     return _page(
         request, "xero_sync/settings.html", "Xero settings",
@@ -143,7 +144,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         runs=SyncRun.objects.all()[:10], problems=links_with_problems()[:20], backlog=outbox_backlog(),
         next_run=outbox_due_at(debounce_seconds=current.debounce_seconds, max_wait_seconds=current.max_wait_seconds)
         if current.auto_sync else None,
-        calls_last_day=selectors.calls_last_day(),
+        calls_last_day=selectors.calls_last_day(), pause=pause, pause_words=selectors.sync_pause_words(pause),
         charts=[bar_chart(series["synced"], title="Records synced per day, last 30 days", colour="#1b7f3b"),
                 bar_chart(series["failed"], title="Errors per day, last 30 days", colour="#b00020")],
     )

@@ -247,3 +247,22 @@ def test_the_rate_a_pull_shows_is_measured_from_when_it_began_reading(xero_conne
     # every call to the emulator takes well over a microsecond: no honest rate reaches a million a second
     rates = [int(rate.replace(",", "")) for rate in re.findall(r"\(([\d,]+)/s\)", err.getvalue())]
     assert max(rates, default=0) < 1_000_000, rates
+
+
+def test_a_token_key_pause_is_told_apart_from_xeros_daily_limit_in_the_digest(
+        xero_connected, django_capture_on_commit_callbacks):
+    from xero_sync.services.connection import TOKEN_KEY_PROBLEM
+
+    # given a run a worker paused because its XERO_TOKEN_KEY could not read the stored token
+    now = timezone.now()
+    SyncRun.objects.create(tenant_id=xero_connected.tenant_id, trigger="auto", status=SyncRun.Status.PAUSED,
+                           started_at=now, finished_at=now,
+                           errors=[f"{TOKEN_KEY_PROBLEM}: InvalidToken Paused until {now:%Y-%m-%d %H:%M} UTC."])
+
+    subject = digest(django_capture_on_commit_callbacks)
+
+    # then the digest says so, and does not blame Xero's daily limit
+    assert subject == "Xero sync: the token key cannot read the stored token"
+    [message] = mail.outbox
+    assert "XERO_TOKEN_KEY could not read the stored Xero token, which paused the sync 1 time(s)" in message.body
+    assert "daily call limit" not in message.body

@@ -176,3 +176,42 @@ def test_connect_command_prints_the_url_and_waits_for_the_callback(xero_site):
     with pytest.raises(CommandError, match="No callback from Xero within 1 seconds."):
         call_command("xero_sync", "connect", "--wait", "1", stdout=out)
     assert xero_site.authorize_url + "?response_type=code" in out.getvalue()
+
+
+# --- The pause, told as it stands (issue 15 item 1) -------------------------------------------------------
+
+
+def test_the_page_says_paused_until_when_while_paused_and_that_it_is_over_once_its_time_has_passed(
+        admin_client, connected):
+    import datetime
+
+    from django.utils import timezone
+
+    from xero_sync.models import XeroConnection
+
+    until = timezone.now() + datetime.timedelta(hours=1)
+    XeroConnection.objects.filter(pk=connected.pk).update(
+        paused_until=until, pause_reason="Xero's daily call limit for this organisation is reached.")
+    text = page_text(admin_client.get(SETTINGS_URL))
+    assert f"Paused by Xero&#x27;s call limit until {until:%Y-%m-%d %H:%M} UTC" in text
+
+    # when its time has passed (no run yet): not "Paused until <a past time>"
+    XeroConnection.objects.filter(pk=connected.pk).update(paused_until=until - datetime.timedelta(hours=2))
+    text = page_text(admin_client.get(SETTINGS_URL))
+    assert "Paused by" not in text and "Paused until" not in text
+    assert "ended at" in text and "the next run resumes the sync" in text
+
+
+def test_a_token_key_pause_is_not_shown_as_xeros_limit(admin_client, connected):
+    import datetime
+
+    from django.utils import timezone
+
+    from xero_sync.models import XeroConnection
+    from xero_sync.services.connection import TOKEN_KEY_PROBLEM
+
+    XeroConnection.objects.filter(pk=connected.pk).update(
+        paused_until=timezone.now() + datetime.timedelta(seconds=60), pause_reason=f"{TOKEN_KEY_PROBLEM}: bad key")
+    text = page_text(admin_client.get(SETTINGS_URL))
+    assert "Paused by an unreadable token key (XERO_TOKEN_KEY) until" in text
+    assert "Paused by Xero&#x27;s call limit" not in text

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import SyncEvent, SyncRun, SyncSettings, XeroLink
+from ..selectors import is_token_key_pause
 from .configuration import sync_settings
 
 
@@ -28,14 +29,22 @@ def digest_send() -> str | None:
     if not given_up and not paused:
         return None
     parts = []
+    key_paused = [run for run in paused if any(is_token_key_pause(error) for error in run.errors)]
+    limit_paused = [run for run in paused if run not in key_paused]
     if given_up:
         parts.append(f"{len(given_up)} record(s) gave up")
-    if paused:
+    if limit_paused:
         parts.append("the daily call limit was reached")
+    if key_paused:
+        parts.append("the token key cannot read the stored token")
     subject = "Xero sync: " + " and ".join(parts)
     lines = [f"Since {since:%Y-%m-%d %H:%M} UTC:", ""]
-    if paused:
-        lines += [f"- Xero's daily call limit stopped the sync {len(paused)} time(s); it resumes by itself.", ""]
+    if limit_paused:
+        lines += [f"- Xero's daily call limit stopped the sync {len(limit_paused)} time(s); it resumes by itself.", ""]
+    if key_paused:
+        lines += [f"- XERO_TOKEN_KEY could not read the stored Xero token, which paused the sync {len(key_paused)} "
+                  "time(s): a configuration error. Check the key in every process (web, worker, beat); the "
+                  "connection is kept and the sync resumes once the key is right.", ""]
     for event in given_up[:100]:
         lines.append(f"- {event.link.get_kind_display()} {event.link.xero_key or event.link.local_id}: {event.detail}")
     if given_up:

@@ -1,14 +1,18 @@
 """One sync run: take the organisation's lease, push what is pending, then pull what changed in Xero.
 
 The lease makes it one conversation with Xero per organisation at a time, across every worker and
-machine; it outlives the task's hard time limit, so a killed worker's lease expires rather than being
-taken over while that worker might still be talking to Xero.
+machine. It is short and renewed as the run goes (before every Xero call, during every wait for Xero's
+limits, after every batch and page), so a killed worker blocks the organisation only until it runs out,
+and a run of any length (`xero_sync run --full`) keeps it; a renewal that fails stops the run before its
+next call, so there are never two holders talking to Xero.
 """
 
 import datetime
+import enum
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from django.utils import timezone
 
@@ -18,9 +22,9 @@ from ..ratelimit import PacedGateway, SyncPaused
 from .configuration import sync_settings
 from .connection import connection_current, connection_gateway
 from .contact_index import ContactIndex
-from .cursors import ChangesReader, Progress
-from .leases import lease_acquire, lease_release, new_owner
-from .outbox import outbox_cutoff, outbox_due_at
+from .cursors import ChangesReader, Progress, no_progress
+from .leases import LeaseKeeper, LeaseLost, lease_acquire, lease_release, new_owner
+from .outbox import outbox_cutoff, outbox_due_at, outbox_release_held
 from .pull import Pull
 from .push import Push
 from .run_config import run_config_build
@@ -29,10 +33,29 @@ logger = logging.getLogger(__name__)
 
 TASK_SOFT_TIME_LIMIT = 540
 TASK_TIME_LIMIT = 600
-# Longer than the hard limit: a killed worker's lease runs out only after the worker is surely gone.
-LEASE_SECONDS = TASK_TIME_LIMIT + 60
+# Longer than the longest single step between renewals: one Xero call with its token refresh and a 401
+# retry (3 x XERO_HTTP_TIMEOUT, 30 s) and the database work of one page or batch. A killed worker holds
+# the organisation this long at most.
+LEASE_SECONDS = 120
+RENEW_EVERY_SECONDS = 10
 # Stop starting new batches this long into a run, well inside the soft limit.
 RUN_BUDGET_SECONDS = 420
+ERRORS_KEPT = 200
+
+
+class SyncOutcome(enum.StrEnum):
+    RAN = "ran"  # a run happened: see its status
+    NOT_CONNECTED = "not connected"  # no organisation, or it needs reconnecting
+    PAUSED = "paused"  # the organisation is paused (Xero's daily limit, an unreadable token key)
+    NOT_DUE = "not due"
+    BUSY = "busy"  # another worker holds the organisation's lease
+
+
+@dataclass(frozen=True)
+class SyncAttempt:
+    outcome: SyncOutcome
+    run: SyncRun | None = None
+    connection: XeroConnection | None = None
 
 
 def sync_lease_name(connection: XeroConnection) -> str:
@@ -51,57 +74,108 @@ def sync_run(*, trigger: str, force: bool = False, push: bool = True, pull: bool
              budget_seconds: float = RUN_BUDGET_SECONDS, progress: Progress | None = None) -> SyncRun | None:
     """Run a sync if one is due (or `force`), unless another worker is already talking to Xero.
 
-    Returns the run, or None when nothing ran (not due, not connected, paused, or someone else's turn).
-    `run.work_remains` says the time budget stopped the push with records still to send.
+    Returns the run, or None when nothing ran (not due, not connected, paused, or someone else's turn:
+    `sync_attempt` says which). `run.work_remains` says the time budget stopped the push with records
+    still to send.
     """
+    return sync_attempt(trigger=trigger, force=force, push=push, pull=pull, full=full,
+                        budget_seconds=budget_seconds, progress=progress).run
+
+
+class LeasedGateway(PacedGateway):
+    """The paced gateway of a run that holds a lease: every call first renews it (LeaseLost if gone)."""
+
+    def __init__(self, gateway, connection: XeroConnection, keeper: LeaseKeeper):
+        super().__init__(gateway, connection, sleep=keeper.sleep)
+        self.keeper = keeper
+
+    def call(self, operation: str, **kwargs) -> dict:
+        self.keeper.keep_alive()
+        return super().call(operation, **kwargs)
+
+
+def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: bool = True, full: bool = False,
+                 budget_seconds: float = RUN_BUDGET_SECONDS, progress: Progress | None = None) -> SyncAttempt:
+    """`sync_run`, saying why nothing ran when nothing did."""
     connection = connection_current()
     if connection is None or connection.status != XeroConnection.Status.ACTIVE:
-        return None  # changes keep accumulating in the outbox; they go once reconnected
+        # changes keep accumulating in the outbox; they go once reconnected
+        return SyncAttempt(SyncOutcome.NOT_CONNECTED, connection=connection)
+    outbox_release_held(tenant_id=connection.tenant_id)
     now = timezone.now()
     if connection.paused_until and connection.paused_until > now:
-        return None
+        return SyncAttempt(SyncOutcome.PAUSED, connection=connection)
     if not force and not sync_is_due(now):
-        return None
+        return SyncAttempt(SyncOutcome.NOT_DUE, connection=connection)
     owner, lease = new_owner(), sync_lease_name(connection)
     if not lease_acquire(name=lease, owner=owner, seconds=LEASE_SECONDS):
-        return None
-    run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
-    gateway = PacedGateway(connection_gateway(connection), connection)
+        return SyncAttempt(SyncOutcome.BUSY, connection=connection)
     try:
+        keeper = LeaseKeeper(name=lease, owner=owner, seconds=LEASE_SECONDS, renew_every=RENEW_EVERY_SECONDS)
+        run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
+        try:
+            _sync(run, connection, keeper, push=push, pull=pull, full=full, budget_seconds=budget_seconds,
+                  progress=progress or no_progress)
+        finally:
+            run.finished_at = timezone.now()
+            run.save()
+    finally:
+        lease_release(name=lease, owner=owner)  # on every way out, also when building the run failed
+    logger.info("xero sync %s (%s) %s: pushed %s, failed %s, %d calls", run.pk, trigger, run.status,
+                dict(run.pushed), dict(run.failed), run.calls)
+    return SyncAttempt(SyncOutcome.RAN, run=run, connection=connection)
+
+
+def _sync(run: SyncRun, connection: XeroConnection, keeper: LeaseKeeper, *, push: bool, pull: bool, full: bool,
+          budget_seconds: float, progress: Progress) -> None:
+    """The run itself; whatever happens, `run` ends in a final state with what went wrong in its errors."""
+    gateway = None
+
+    def progress_and_renew(what: str, done: int, total: int | None) -> None:
+        progress(what, done, total)
+        keeper.keep_alive()  # after each batch and page, besides before each call
+
+    try:
+        gateway = LeasedGateway(connection_gateway(connection), connection, keeper)
         # The run's pieces, built once: its settings, the contact index both stages consult, the stages.
         config = run_config_build(connection)
-        reader = ChangesReader(tenant_id=connection.tenant_id, gateway=gateway, full=full, progress=progress)
+        reader = ChangesReader(tenant_id=connection.tenant_id, gateway=gateway, full=full,
+                               progress=progress_and_renew)
         index = (ContactIndex.for_a_pulling_run if pull else ContactIndex.for_a_push_only_run)(reader=reader, run=run)
         if push:
             report = Push(connection=connection, gateway=gateway, config=config, contact_index=index,
                           cutoff_id=outbox_cutoff(), deadline=time.monotonic() + budget_seconds,
-                          progress=progress).run()
-            run.pushed, run.failed, run.errors = dict(report.pushed), dict(report.failed), report.errors[:200]
+                          progress=progress_and_renew).run()
+            run.pushed, run.failed, run.errors = dict(report.pushed), dict(report.failed), report.errors[:ERRORS_KEPT]
             run.work_remains = report.more_to_do
         if pull:
             pulled = Pull(connection=connection, gateway=gateway, config=config, contact_index=index,
                           reader=reader).run()
             run.pulled = dict(pulled.pulled)
             run.failed = dict(Counter(run.failed) + pulled.failed)
-            run.errors = (run.errors + pulled.errors)[:200]
+            run.errors = (run.errors + pulled.errors)[:ERRORS_KEPT]
         run.status = SyncRun.Status.DONE
+        # A pause ends when its time has passed and a run has gone through.
+        XeroConnection.objects.filter(pk=connection.pk, paused_until__lte=timezone.now()).update(
+            paused_until=None, pause_reason="")
     except SyncPaused as paused:
         XeroConnection.objects.filter(pk=connection.pk).update(paused_until=paused.until, pause_reason=str(paused))
         run.status = SyncRun.Status.PAUSED
         run.errors = [*run.errors, f"{paused} Paused until {paused.until:%Y-%m-%d %H:%M} UTC."]
         logger.warning("xero sync paused for tenant %s until %s: %s", connection.tenant_id, paused.until, paused)
-    except (XeroAuthorizationError, XeroError) as error:
+    except (XeroAuthorizationError, XeroError, LeaseLost) as error:
         run.status = SyncRun.Status.FAILED
         run.errors = [*run.errors, str(error)]
         logger.warning("xero sync failed for tenant %s: %s", connection.tenant_id, error)
+    except BaseException as error:
+        # A bug, a database error, Celery's soft time limit: the run still ends, saying so, and the error
+        # goes on to the logs (and Sentry) with its traceback.
+        run.status = SyncRun.Status.FAILED
+        run.errors = [*run.errors, f"The sync stopped on an unexpected error: {type(error).__name__}: {error}"]
+        raise
     finally:
-        run.calls = gateway.calls
-        run.finished_at = timezone.now()
-        run.save()
-        limits = gateway.gateway.limits
-        XeroConnection.objects.filter(pk=connection.pk).update(
-            minute_remaining=limits.minute_remaining, day_remaining=limits.day_remaining)
-        lease_release(name=lease, owner=owner)
-    logger.info("xero sync %s (%s): pushed %s, failed %s, %d calls", run.pk, trigger, run.pushed, run.failed,
-                run.calls)
-    return run
+        if gateway is not None:
+            run.calls = gateway.calls
+            limits = gateway.gateway.limits
+            XeroConnection.objects.filter(pk=connection.pk).update(
+                minute_remaining=limits.minute_remaining, day_remaining=limits.day_remaining)

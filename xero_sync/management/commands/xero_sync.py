@@ -8,11 +8,26 @@ from django.core.management.base import BaseCommand, CommandError
 from ecommerce.models import PaymentMethod
 from xero_sync.errors import XeroError
 from xero_sync.models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
+from xero_sync.selectors import sync_pause, sync_pause_words
 from xero_sync.services import configuration
 from xero_sync.services.connection import connect_start, connection_current
 from xero_sync.services.links import links_with_problems
 from xero_sync.services.outbox import outbox_backlog
-from xero_sync.services.sync import sync_run
+from xero_sync.services.schedule import sync_lease_held
+from xero_sync.services.sync import SyncOutcome, sync_attempt
+
+# `xero_sync run` exits with one of these, for cron and scripts (2 is argparse's, for bad arguments).
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_PAUSED = 3
+EXIT_BUSY = 4
+EXIT_NOT_CONNECTED = 5
+RUN_EPILOG = (
+    "exit codes: 0 done (the run went through; records Xero refused are listed and shown on the settings "
+    "page); 1 failed (the run stopped on an error, printed); 2 bad arguments; 3 paused (Xero's daily limit "
+    "or an unreadable token key: nothing ran, or the run stopped; the time it ends is printed); 4 busy "
+    "(another worker is syncing with this organisation: try again shortly); 5 not connected or the "
+    "connection needs reconnecting.")
 
 
 def _on_off(value: str) -> bool:
@@ -81,7 +96,9 @@ class Command(BaseCommand):
 
         commands.add_parser("status", help="Print the connection, settings, backlog, last runs and errors.")
 
-        run = commands.add_parser("run", help="Sync now, ignoring the quiet period, and print what it did.")
+        run = commands.add_parser("run", help="Sync now, ignoring the quiet period, and print what it did.",
+                                  description="Sync now, ignoring the quiet period, and print what it did.",
+                                  epilog=RUN_EPILOG)
         only = run.add_mutually_exclusive_group()
         only.add_argument("--push-only", action="store_true")
         only.add_argument("--pull-only", action="store_true")
@@ -143,28 +160,34 @@ class Command(BaseCommand):
         raise CommandError(f"No callback from Xero within {wait} seconds.")
 
     def _run(self, *, push_only: bool, pull_only: bool, full: bool, **options):
-        connection = connection_current()
         bar = ProgressBar(self.stderr)
-        run = sync_run(trigger=SyncRun.Trigger.COMMAND, force=True, push=not pull_only, pull=not push_only,
-                       full=full, progress=bar)
+        attempt = sync_attempt(trigger=SyncRun.Trigger.COMMAND, force=True, push=not pull_only,
+                               pull=not push_only, full=full, progress=bar)
         if bar.started:
             self.stderr.write("")  # end the last redrawn line
-        if run is None:
+        connection, run = attempt.connection, attempt.run
+        if attempt.outcome == SyncOutcome.NOT_CONNECTED:
             if connection is None:
-                raise CommandError("Not connected to Xero: run `manage.py xero_sync connect` first.")
-            connection.refresh_from_db()
-            if connection.status != connection.Status.ACTIVE:
-                raise CommandError(f"The Xero connection {connection.get_status_display().lower()}: "
-                                   f"{connection.status_reason} Reconnect first; pending changes are kept.")
-            if connection.paused_until:
-                raise CommandError(f"Paused until {connection.paused_until:%Y-%m-%d %H:%M} UTC: "
-                                   f"{connection.pause_reason}")
-            raise CommandError("Another worker is syncing with this organisation right now; try again shortly.")
+                raise CommandError("Not connected to Xero: run `manage.py xero_sync connect` first.",
+                                   returncode=EXIT_NOT_CONNECTED)
+            raise CommandError(f"The Xero connection {connection.get_status_display().lower()}: "
+                               f"{connection.status_reason} Reconnect first; pending changes are kept.",
+                               returncode=EXIT_NOT_CONNECTED)
+        if attempt.outcome == SyncOutcome.PAUSED:
+            raise CommandError(sync_pause_words(sync_pause(connection)), returncode=EXIT_PAUSED)
+        if attempt.outcome == SyncOutcome.BUSY:
+            raise CommandError("Another worker is syncing with this organisation right now; try again shortly.",
+                               returncode=EXIT_BUSY)
         self.stdout.write(self._describe(run))
         for error in run.errors:
             self.stdout.write(f"  ! {error}")
         if run.status == SyncRun.Status.FAILED:
-            raise CommandError("The sync failed; see the errors above.")
+            raise CommandError("The sync failed; see the errors above.", returncode=EXIT_FAILED)
+        if run.status == SyncRun.Status.PAUSED:
+            connection.refresh_from_db()
+            raise CommandError(sync_pause_words(sync_pause(connection)), returncode=EXIT_PAUSED)
+        if run.work_remains:
+            self.stdout.write("The time budget ended this run with records still to send: run it again.")
 
     @staticmethod
     def _describe(run: SyncRun) -> str:
@@ -194,6 +217,11 @@ class Command(BaseCommand):
                               + (f" via {config.xero_account_code}" if config.xero_account_code else ""))
         for mapping in TaxMapping.objects.all():
             self.stdout.write(f"Tax {mapping.tax_code} -> {mapping.xero_tax_type}")
+        pause = sync_pause(connection)
+        if pause is not None:
+            self.stdout.write(f"Pause: {sync_pause_words(pause)}")
+        if connection and sync_lease_held():
+            self.stdout.write("Running: a worker is syncing with this organisation now")
         self.stdout.write(f"Backlog: {outbox_backlog()} record(s) waiting to be pushed")
         for run in SyncRun.objects.all()[:5]:
             self.stdout.write(f"Last runs: {self._describe(run)}")
