@@ -43,7 +43,7 @@ def test_a_run_that_goes_through_exits_0(xero_connected, xero_site):
 @pytest.mark.django_db
 def test_a_run_the_daily_limit_stops_exits_paused_and_says_until_when(xero_connected, xero_site):
     a_sale(contact=a_contact(first_name="Tui"), lines=[GST_LINE])
-    xero_site.inject_fault("429", problem="day", retry_after=3600, method="POST", path_contains="/Contacts")
+    xero_site.inject_fault("429", problem="day", retry_after=3600, path_contains="/Contacts")
 
     code, said = run_command("run")
 
