@@ -9,7 +9,7 @@ from django.utils import timezone
 from ..models import SyncRun
 from .connection import connection_current
 from .leases import lease_holder
-from .sync import sync_lease_name, sync_run
+from .sync import SyncOutcome, sync_attempt, sync_lease_name, sync_run
 
 DAILY_RUN_EVERY = datetime.timedelta(hours=24)
 
@@ -38,8 +38,8 @@ class WebhookPull:
 
 def webhook_pull(*, trigger: str = SyncRun.Trigger.WEBHOOK) -> WebhookPull:
     """Pull what changed in Xero now, without pushing (a webhook said something did)."""
-    run = sync_run(trigger=trigger, force=True, push=False)
-    return WebhookPull(run=run, try_again=run is None and sync_lease_held())
+    attempt = sync_attempt(trigger=trigger, force=True, push=False)
+    return WebhookPull(run=attempt.run, try_again=attempt.outcome == SyncOutcome.BUSY)
 
 
 def sync_lease_held() -> bool:
