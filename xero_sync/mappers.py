@@ -66,9 +66,27 @@ def receipt_id_from_reference(reference: str | None) -> int | None:
     return None
 
 
+XERO_NAME_MAX = 255
+
+
+def _named_with(base: str, tag: str) -> str | None:
+    """`base (tag)` within Xero's 255 characters: the base is cut, never the tag that tells it apart."""
+    suffix = f" ({tag})"
+    room = XERO_NAME_MAX - len(suffix)
+    return f"{base[:room].rstrip()}{suffix}" if room > 0 else None
+
+
 def distinguishable_name(contact: Contact) -> str:
     """The Xero name for a contact whose plain name another active Xero contact already has."""
-    return f"{contact.display_name} ({contact.email or contact_number(contact.pk)})"[:255]
+    return xero_name_candidates(contact)[1]
+
+
+def xero_name_candidates(contact: Contact) -> list[str]:
+    """The names a contact may have in Xero, best first: its own; with its email; with our key (unique
+    among the website's contacts). Each fits Xero's 255 characters."""
+    plain = contact.display_name[:XERO_NAME_MAX]
+    tagged = [_named_with(contact.display_name, tag) for tag in (contact.email, contact_number(contact.pk)) if tag]
+    return [plain] + list(dict.fromkeys(name for name in tagged if name))
 
 
 def _compact(fields: dict) -> dict:

@@ -536,3 +536,31 @@ def test_validation_messages_are_xeros_messages_in_order_without_blanks():
         "Account code '999' is not a valid code.", "Email address must be valid."]
     assert mappers.validation_messages({}) == []
     assert mappers.validation_messages({"ValidationErrors": None}) == []
+
+
+def test_a_distinguishable_name_always_fits_xeros_255_characters_and_keeps_what_tells_it_apart():
+    # given two companies whose names fill all of Xero's 255 characters
+    long_name = "Aotearoa Merino Wholesale " + "x" * 229
+    first = Contact(pk=7, company_name=long_name, email="orders@first.example")
+    second = Contact(pk=8, company_name=long_name, email="orders@second.example")
+    assert len(first.display_name) == 255
+
+    # when each needs a name no other active Xero contact has
+    names = [mappers.xero_name_candidates(contact) for contact in (first, second)]
+
+    # then every candidate fits, the name is cut and the email or our key is kept whole
+    assert all(len(name) <= 255 for candidates in names for name in candidates)
+    assert mappers.distinguishable_name(first).endswith(" (orders@first.example)")
+    assert mappers.distinguishable_name(second).endswith(" (orders@second.example)")
+    assert mappers.distinguishable_name(first) != mappers.distinguishable_name(second)
+    assert names[0][2].endswith(" (WEB-C000007)") and names[0][2].startswith("Aotearoa Merino Wholesale x")
+
+
+def test_counts_read_as_the_admin_words_them_whatever_the_keys():
+    from xero_sync import wording
+    from xero_sync.models import RecordKind
+
+    assert wording.counted({RecordKind.CONTACT: 1, "contact": 1, "sale": 1}) == "2 contacts, 1 sale"
+    assert wording.counted({"receipt": 3, RecordKind.SALE: 0}) == "3 receipts"
+    assert wording.counted({}) == "nothing"
+    assert wording.counted(None, nothing="-") == "-"

@@ -96,8 +96,9 @@ def test_one_order_with_a_new_contact_and_a_card_receipt_takes_four_calls_then_n
     # when one sync runs
     run = push_now()
 
-    # then it read the contact index once and wrote the contact, the invoice and the payment: four calls
-    assert api_calls(xero_site) == [("GET", "/Contacts"), ("POST", "/Contacts"), ("POST", "/Invoices"),
+    # then it read the contact index once and wrote the contact (created with PUT, which never merges
+    # into a namesake), the invoice and the payment: four calls
+    assert api_calls(xero_site) == [("GET", "/Contacts"), ("PUT", "/Contacts"), ("POST", "/Invoices"),
                                     ("PUT", "/Payments")]
     assert run.calls == 4
     # and Xero holds one contact carrying the website's key
@@ -690,3 +691,83 @@ def test_with_auto_sync_off_changes_wait_until_a_sync_is_asked_for(xero_connecte
     # then the order reaches Xero
     assert xero_invoice(xero_site, sale.number)["Total"] == Decimal("89.40")
     assert outbox_rows() == []
+
+
+# --- Names Xero refuses, and answers that put two records on one Xero contact ---------------------------
+
+
+NAME_TAKEN = "The contact name {} is already assigned to another contact."
+
+
+def test_two_companies_with_one_255_character_name_both_reach_xero_told_apart_by_email(xero_connected, xero_site):
+    # given two companies whose names fill Xero's 255 characters, each with an order
+    long_name = "Aotearoa Merino Wholesale " + "x" * 229
+    first = a_contact(company_name=long_name, email="orders@first.example")
+    second = a_contact(company_name=long_name, email="orders@second.example")
+    beanie_order(first), beanie_order(second)
+
+    # when they are pushed
+    push_now()
+
+    # then both are in Xero, the second's name cut to fit and ending in its email
+    names = {contact["EmailAddress"]: contact["Name"] for contact in xero_site.contacts()}
+    assert names["orders@first.example"] == long_name
+    assert names["orders@second.example"].endswith(" (orders@second.example)")
+    assert len(names["orders@second.example"]) <= 255
+    assert {link_of(RecordKind.CONTACT, c).state for c in (first, second)} == {XeroLink.State.SYNCED}
+
+
+def test_a_name_xero_refuses_that_the_website_cannot_make_distinct_is_an_error_at_once_not_retried(
+        xero_connected, xero_site):
+    from xero_sync.services.links import link_advice, links_with_problems
+
+    # given a website company and Xero already holding every name the website could give it
+    acme = a_contact(company_name="Acme Ltd", email="orders@acme.example")
+    for name in ("Acme Ltd", "Acme Ltd (orders@acme.example)", f"Acme Ltd (WEB-C{acme.pk:06d})"):
+        xero_site.create_contact(Name=name)
+    beanie_order(acme)
+    # and an unrelated sale made alongside
+    other_sale = beanie_order(a_person("Aroha", "Walker", "aroha@example.com"))
+
+    # when it is pushed
+    push_now()
+
+    # then the contact shows as an error in Xero's words at once, with what to do, among the current errors
+    link = link_of(RecordKind.CONTACT, acme)
+    assert link.state == XeroLink.State.ERROR
+    assert NAME_TAKEN.format(f"Acme Ltd (WEB-C{acme.pk:06d})") in link.last_error
+    assert link_advice(link)
+    assert link in links_with_problems()
+    # and the unrelated sale reached Xero
+    assert xero_invoice(xero_site, other_sale.number)["Total"] == Decimal("89.40")
+    # and nothing is left to retry it on every run
+    assert (RecordKind.CONTACT, acme.pk) not in outbox_rows()
+    xero_site.reset_calls()
+    push_now()
+    assert [call for call in api_calls(xero_site) if call[1] == "/Contacts" and call[0] != "GET"] == []
+    assert link_of(RecordKind.CONTACT, acme).state == XeroLink.State.ERROR
+
+
+def test_an_answer_putting_two_website_contacts_on_one_xero_contact_stops_no_run(
+        xero_connected, xero_site, monkeypatch):
+    from xero_sync import mappers
+    from xero_sync.services.push import contacts as contact_push
+
+    # given the old way of creating contacts (POST, which Xero matches by name) and names that cannot differ
+    monkeypatch.setattr(contact_push, "CONTACT_CREATES", contact_push.CONTACT_UPDATES)
+    monkeypatch.setattr(mappers, "xero_name_candidates", lambda contact: [contact.display_name])
+    first = a_person("David", "Smith", "david@first.example")
+    second = a_person("David", "Smith", "david@second.example")
+    beanie_order(first), beanie_order(second)
+    # and an unrelated sale made alongside
+    other_sale = beanie_order(a_person("Aroha", "Walker", "aroha@example.com"))
+
+    # when Xero answers both David Smiths with one contact
+    push_now()
+
+    # then the run did not die: one David Smith is linked, the other shows why not
+    states = sorted(link_of(RecordKind.CONTACT, c).state for c in (first, second))
+    assert states == [XeroLink.State.ERROR, XeroLink.State.SYNCED]
+    # and the unrelated sale reached Xero, in this run and the next
+    assert xero_invoice(xero_site, other_sale.number)["Total"] == Decimal("89.40")
+    push_now()

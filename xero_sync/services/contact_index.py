@@ -70,13 +70,16 @@ class ContactIndex:
         return self._changes
 
     def add(self, rows: list[dict]) -> None:
-        """Into the index as Xero states them (a read, or the answer to our own write)."""
+        """Into the index as Xero states them (a read, or the answer to our own write). One row per
+        contact, the last stated winning: an answer naming one contact twice (Xero matched two of our
+        elements to it) must not make the upsert touch a row twice, which PostgreSQL refuses."""
+        rows = list({str(row["ContactID"]): row for row in rows if row.get("ContactID")}.values())
         entries = [XeroContactIndex(
             tenant_id=self.tenant_id, xero_id=row["ContactID"], name=(row.get("Name") or "")[:255],
             contact_number=(row.get("ContactNumber") or "")[:50], email=(row.get("EmailAddress") or "")[:255],
             status=row.get("ContactStatus") or "ACTIVE", is_customer=bool(row.get("IsCustomer")),
             updated_at=mappers.parse_xero_datetime(row.get("UpdatedDateUTC")) or timezone.now(),
-        ) for row in rows if row.get("ContactID")]
+        ) for row in rows]
         XeroContactIndex.objects.bulk_create(
             entries, update_conflicts=True, unique_fields=["tenant_id", "xero_id"],
             update_fields=["name", "contact_number", "email", "status", "is_customer", "updated_at"],

@@ -17,8 +17,26 @@ from .sender import XeroWrite
 logger = logging.getLogger(__name__)
 
 State = XeroLink.State
-CONTACTS = XeroWrite(kind=RecordKind.CONTACT, operation="update_or_create_contacts", sdk_body_name="contacts",
-                     body_key="Contacts", id_key="ContactID")
+NAME_TAKEN = "The contact name"  # Xero's "The contact name X is already assigned to another contact."
+
+
+def _may_succeed_later(contact: Contact, payload: dict, message: str) -> bool:
+    """A number Xero holds already (a lost call made it) is found by it next run. A name Xero holds is
+    worth another try only while the contact has a more distinct name to try (the next run's index
+    knows the namesake); once its last-resort name is refused, trying again cannot help."""
+    if NAME_TAKEN in message:
+        return payload.get("Name") != mappers.xero_name_candidates(contact)[-1]
+    return "The contact number" in message
+
+
+# New contacts are created with PUT, which only ever creates: a POST without a ContactID would let Xero
+# update a namesake instead, putting two website contacts on one Xero contact. Linked ones are updated
+# by ContactID with POST.
+CONTACT_CREATES = XeroWrite(kind=RecordKind.CONTACT, operation="create_contacts", sdk_body_name="contacts",
+                            body_key="Contacts", id_key="ContactID", may_succeed_later=_may_succeed_later)
+CONTACT_UPDATES = XeroWrite(kind=RecordKind.CONTACT, operation="update_or_create_contacts",
+                            sdk_body_name="contacts", body_key="Contacts", id_key="ContactID",
+                            may_succeed_later=_may_succeed_later)
 
 
 def push_contacts(context: PushContext, contact_ids: set[int]) -> set[int]:
@@ -46,22 +64,23 @@ def push_contacts(context: PushContext, contact_ids: set[int]) -> set[int]:
         link.xero_name = names[contact.pk] if names[contact.pk] != contact.display_name else ""
         items.append(context.sender.item(contact, link, payload, mappers.contact_number(contact.pk)))
     # Into the index at once, from Xero's answer: a namesake later in this run must not take the name.
-    context.sender.send(CONTACTS, items, on_answer=index.add)
+    context.sender.send(CONTACT_UPDATES, [item for item in items if item.link.xero_id], on_answer=index.add)
+    context.sender.send(CONTACT_CREATES, [item for item in items if not item.link.xero_id], on_answer=index.add)
     return {item.record.pk for item in items if item.link.xero_id and item.record.pk not in had_id}
 
 
 def _xero_names(context: PushContext, contacts: list[Contact], links: dict[int, XeroLink]) -> dict[int, str]:
     """Names unique among the organisation's active contacts: a second David Smith becomes
-    'David Smith (email)', never merged into the first."""
-    wanted = {contact.pk: contact.display_name for contact in contacts}
-    taken = context.contact_index.names_taken(set(wanted.values()))
+    'David Smith (email)', or 'David Smith (WEB-C000042)', never merged into the first."""
+    candidates = {contact.pk: mappers.xero_name_candidates(contact) for contact in contacts}
+    taken = context.contact_index.names_taken({name for names in candidates.values() for name in names})
     names, claimed = {}, set()
     for contact in sorted(contacts, key=lambda c: (links[c.pk].xero_id is None, c.pk)):
         own = links[contact.pk].xero_id
-        plain = wanted[contact.pk]
-        others = taken[plain.lower()] - {own}
-        use_plain = not others and plain.lower() not in claimed
-        names[contact.pk] = plain if use_plain else mappers.distinguishable_name(contact)
+        free = [name for name in candidates[contact.pk]
+                if not (taken[name.lower()] - {own}) and name.lower() not in claimed]
+        # None free: the last resort goes, and Xero's refusal is shown on the contact.
+        names[contact.pk] = free[0] if free else candidates[contact.pk][-1]
         claimed.add(names[contact.pk].lower())
     return names
 

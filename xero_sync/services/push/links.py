@@ -40,7 +40,9 @@ class LinkBook:
         insert). Django's bulk_update builds a CASE per field and record, which costs more than it saves."""
         if not self._unsaved_links and not self._unsaved_events:
             return
-        links = list(self._unsaved_links.values())
+        # One row per record, the last decision winning: PostgreSQL refuses an upsert that touches a row
+        # twice ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+        links = list({(link.kind, link.local_id): link for link in self._unsaved_links.values()}.values())
         with transaction.atomic():
             if not database.features.can_return_rows_from_bulk_insert:
                 for link in links:  # an SQLite older than 3.35 cannot return the ids of new rows

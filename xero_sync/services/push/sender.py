@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from ... import mappers
+from ... import mappers, wording
 from ...errors import XeroRejected, XeroUnavailable
 from ...models import RecordKind, XeroLink
 from ...ratelimit import PacedGateway
@@ -32,9 +32,13 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
 # Xero's words for "it exists in Xero already" (created by a lost call or by hand): find it and try again.
-RETRY_MARKERS = ("Invoice # must be unique", "is already assigned to another contact")
+RETRY_MARKERS = ("Invoice # must be unique", "The contact number")
 State = XeroLink.State
 Key = tuple[str, int]  # (kind, local id)
+
+
+def _in_xero_already(record, payload: dict, message: str) -> bool:
+    return any(marker in message for marker in RETRY_MARKERS)
 
 
 def backoff_delay(attempts: int) -> datetime.timedelta:
@@ -52,6 +56,7 @@ class PushReport:
     failed: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     more_to_do: bool = False
+    split_calls: int = 0  # calls made sending refused batches in halves
 
 
 @dataclass
@@ -80,6 +85,9 @@ class XeroWrite:
     locked_markers: tuple[str, ...] = ()
     # A further check of a successful answer: an error to show, or None.
     check: Callable[[object, dict], str | None] | None = None
+    # Whether a record Xero refused with this message can succeed when tried again (by default: it is in
+    # Xero already, made by a lost call or by hand, and the next run finds it by its key).
+    may_succeed_later: Callable[[object, dict, str], bool] | None = None
 
 
 @dataclass
@@ -135,27 +143,57 @@ class Sender:
                 return
             self._mark_in_flight(batch)
             try:
-                answer = self.gateway.call(write.operation, **{write.sdk_body_name: {
-                    write.body_key: [item.payload for item in batch]}}, summarize_errors="false",
-                    idempotency_key=self._idempotency_key(write, batch), **write.extra)
+                self._send_batch(write, batch, on_answer)
             except XeroUnavailable as error:
-                self._transient_failure(kind, batch, items[start + len(batch):], str(error))
+                unanswered = [item for item in batch if self._open(item)]
+                self._transient_failure(kind, unanswered, items[start + len(batch):], str(error))
                 self.links.flush()
                 raise XeroUnreachable from error
-            except XeroRejected as error:
-                for item in batch:
-                    self.settle(item, State.ERROR, error=str(error))
-                self.links.flush()
-                continue
-            elements = answer.get(write.body_key, [])
-            for position, item in enumerate(batch):
-                self._record_result(write, item, elements[position] if position < len(elements) else {})
-            with transaction.atomic():  # the batch's results land together
-                if on_answer is not None:
-                    on_answer([element for element in elements if element.get(write.id_key)])
-                self.links.flush()
             self.progress(f"{kind}s pushed", start + len(batch), len(items))
         self.links.flush()  # the stage's other outcomes (records waiting for their contact or sale, say)
+
+    def _send_batch(self, write: XeroWrite, batch: list[Item], on_answer) -> None:
+        """One call for the batch. A request Xero refuses as a whole (400: a body it cannot read) saved
+        nothing, so it is split in halves, each a call of its own, until the element Xero cannot read
+        fails alone with Xero's words and the others land: about 2·log2(50) calls more for one bad
+        element, instead of 50 records wrongly refused and never retried."""
+        try:
+            answer = self.gateway.call(write.operation, **{write.sdk_body_name: {
+                write.body_key: [item.payload for item in batch]}}, summarize_errors="false",
+                idempotency_key=self._idempotency_key(write, batch), **write.extra)
+        except XeroRejected as error:
+            if len(batch) == 1:
+                self.settle(batch[0], State.ERROR, error=str(error))
+                self.links.flush()
+                return
+            logger.info("xero push: Xero refused a batch of %s %s (%s); sending it in halves",
+                        len(batch), wording.kind_plural(write.kind), error)
+            self.report.split_calls += 2
+            middle = (len(batch) + 1) // 2
+            self._send_batch(write, batch[:middle], on_answer)
+            self._send_batch(write, batch[middle:], on_answer)
+            return
+        elements = answer.get(write.body_key, [])
+        claimed: set[str] = set()
+        for position, item in enumerate(batch):
+            element = elements[position] if position < len(elements) else {}
+            xero_id = str(element.get(write.id_key) or "")
+            if xero_id and xero_id in claimed:
+                # Xero put two of our records on one of its own: neither can be told apart there.
+                self.settle(item, State.ERROR, error=f"Xero matched this to the same {write.kind} in Xero as "
+                                                     f"another record of this batch (Xero id {xero_id}).")
+                continue
+            claimed.add(xero_id)
+            self._record_result(write, item, element)
+        with transaction.atomic():  # the batch's results land together
+            if on_answer is not None:
+                on_answer([element for element in elements if element.get(write.id_key)])
+            self.links.flush()
+
+    def _open(self, item: Item) -> bool:
+        """Not yet answered in this run (neither settled nor set to retry)."""
+        key = (str(item.link.kind), item.record.pk)
+        return key not in self.ledger.settled and key not in self.ledger.retry
 
     def _idempotency_key(self, write: XeroWrite, batch: list[Item]) -> str:
         # Same content and same outbox rows -> same key, so Xero replays a retried batch; a later edit
@@ -182,7 +220,8 @@ class Sender:
             message = "; ".join(messages) or "Xero returned no result for this record."
             if xero_id:
                 item.link.xero_id = xero_id
-            if any(marker in message for marker in RETRY_MARKERS):
+            retry = write.may_succeed_later or _in_xero_already
+            if retry(item.record, item.payload, message):
                 item.link.last_error = message
                 self.links.changed(item.link)
                 self.retry_later(item, message)
@@ -216,7 +255,8 @@ class Sender:
             (self.report.pushed if state == State.SYNCED else self.report.failed)[kind] += 1
         if error:
             self.report.errors.append(f"{kind} {item.record}: {error}")
-            logger.warning("xero push %s %s (xero %s): %s", kind, item.record.pk, link.xero_id, error)
+            logger.warning("xero push: %s %s (Xero id %s) not synced: %s", kind, item.record.pk,
+                           link.xero_id or "none yet", error)
 
     def fail(self, record, link: XeroLink, error: str) -> None:
         """A record that cannot go yet (its contact or sale is not in Xero, it does not map): shown."""
