@@ -62,7 +62,7 @@ def given_up_by_xero(xero, sales) -> None:
 
 def paused_by_the_daily_limit(xero) -> SyncRun:
     orders(1, first=900)
-    xero.inject_fault("429", problem="day", retry_after=3600, method="POST", path_contains="/Contacts")
+    xero.inject_fault("429", problem="day", retry_after=3600, path_contains="/Contacts")
     run = push()
     assert run.status == SyncRun.Status.PAUSED
     return run

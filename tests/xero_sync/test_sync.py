@@ -259,7 +259,13 @@ def test_a_killed_worker_blocks_the_organisation_no_longer_than_the_short_lease(
     assert held_for <= SHORT_LEASE_SECONDS + 1
     assert not lease_acquire(name=lease, owner="next-worker", seconds=60)
     Lease.objects.filter(name=lease).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
-    assert lease_acquire(name=lease, owner="next-worker", seconds=60)
+
+    # and the next run, once it has run out, says the killed one ended, and goes through
+    [killed] = SyncRun.objects.filter(status=SyncRun.Status.RUNNING)
+    assert sync_run(trigger="manual", force=True).status == SyncRun.Status.DONE
+    killed.refresh_from_db()
+    assert killed.status == SyncRun.Status.FAILED and killed.finished_at is not None
+    assert "stopped without finishing" in killed.errors[-1]
 
 
 # --- 4, in a real Celery worker: the soft time limit -------------------------------------------------------

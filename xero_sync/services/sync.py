@@ -41,6 +41,8 @@ RENEW_EVERY_SECONDS = 10
 # Stop starting new batches this long into a run, well inside the soft limit.
 RUN_BUDGET_SECONDS = 420
 ERRORS_KEPT = 200
+ABANDONED = ("The worker running this sync stopped without finishing (killed, or its machine lost); the next run "
+             "carried on from where it stopped.")
 
 
 class SyncOutcome(enum.StrEnum):
@@ -111,6 +113,10 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
     if not lease_acquire(name=lease, owner=owner, seconds=LEASE_SECONDS):
         return SyncAttempt(SyncOutcome.BUSY, connection=connection)
     try:
+        # Holding the lease, no other run is talking to this organisation: one still "running" is a killed
+        # worker's, and says so now.
+        SyncRun.objects.filter(tenant_id=connection.tenant_id, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED, finished_at=now, errors=[ABANDONED])
         keeper = LeaseKeeper(name=lease, owner=owner, seconds=LEASE_SECONDS, renew_every=RENEW_EVERY_SECONDS)
         run = SyncRun.objects.create(tenant_id=connection.tenant_id, trigger=trigger, started_at=now)
         try:
