@@ -483,6 +483,25 @@ def test_only_receipts_of_methods_set_to_push_reach_xero(xero_connected, xero_si
                                        xero_id__isnull=False).exists()
 
 
+def test_an_overpayment_xero_would_refuse_is_an_error_on_the_receipt_and_costs_no_call(xero_connected, xero_site):
+    # given an order of 89.40 paid by card with 100.00, "overpayment allowed" ticked
+    sale = beanie_order()
+    over = services.receipt_record(sale=sale, payment_method=card(), amount=Decimal("100.00"),
+                                   overpayment_allowed=True)
+
+    # when it is pushed
+    push_now()
+
+    # then the invoice reached Xero, the payment was never sent, and the receipt says why in staff's words
+    assert xero_invoice(xero_site, sale.number)["Status"] == "AUTHORISED"
+    assert xero_site.payments() == []
+    assert ("PUT", "/Payments") not in api_calls(xero_site)
+    link = link_of(RecordKind.RECEIPT, over)
+    assert link.state == XeroLink.State.ERROR
+    assert "Xero refuses payments above the amount due" in link.last_error and sale.number in link.last_error
+    assert (RecordKind.RECEIPT, over.pk) not in outbox_rows()
+
+
 def test_an_edited_receipt_already_in_xero_is_shown_as_a_conflict(xero_connected, xero_site):
     # given a card receipt already paid into Xero
     sale = beanie_order()

@@ -7,6 +7,7 @@ from ecommerce.models import Receipt
 from ... import mappers
 from ...models import RecordKind, XeroLink
 from ...selectors import receipts_for_xero
+from ..links import receipts_xero_refuses
 from ..paging import xero_pages
 from .context import LOOKBACK, PushContext
 from .sender import XeroWrite
@@ -41,12 +42,17 @@ def push_payments(context: PushContext, receipts: list[Receipt]) -> None:
     sale_links = context.links.read(RecordKind.SALE, {receipt.sale_id for receipt in receipts})
     _find_lost_payments(context, [links[receipt.pk] for receipt in receipts])
     sender = context.sender
+    # Xero refuses a payment above what the invoice still owes: say so on the receipt, and spend no call.
+    refused = receipts_xero_refuses(receipts)
     items = []
     for receipt in receipts:
         link, sale_link = links[receipt.pk], sale_links[receipt.sale_id]
         if not sale_link.xero_id:
             sender.fail(receipt, link,
                         f"Waiting for sale {receipt.sale.number} to reach Xero: {sale_link.last_error or 'not sent'}")
+            continue
+        if receipt.pk in refused and not link.xero_id:
+            sender.fail(receipt, link, refused[receipt.pk])
             continue
         payload = mappers.payment_payload(receipt, invoice_xero_id=sale_link.xero_id,
                                           account_code=context.config.payment_accounts[receipt.payment_method_id])
