@@ -16,6 +16,7 @@ from .selectors import contacts_for_xero, receipts_for_xero, sales_for_xero
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, links_send_now, receipts_xero_refuses, xero_web_url
 from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
+from .wording import counted
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change"}
@@ -52,16 +53,6 @@ class XeroLinkAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} record(s) will be sent at the next sync.", messages.SUCCESS)
 
 
-COUNTED_ORDER = ["contact", "sale", "invoice", "receipt", "payment"]  # the order a sync takes them in
-
-
-def _counted(counts: dict) -> str:
-    """{"contact": 2, "sale": 1} as a person reads it: "2 contacts, 1 sale"."""
-    kinds = sorted(counts, key=lambda kind: (COUNTED_ORDER.index(kind) if kind in COUNTED_ORDER else 99, kind))
-    return ", ".join(f"{counts[kind]} {kind}{'' if counts[kind] == 1 else 's'}" for kind in kinds
-                     if counts[kind]) or "-"
-
-
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "trigger", "status", "pushed_count", "pulled_count", "failed_count", "calls",
@@ -71,15 +62,15 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Pushed")
     def pushed_count(self, run: SyncRun) -> str:
-        return _counted(run.pushed)
+        return counted(run.pushed, nothing="-")
 
     @admin.display(description="Pulled")
     def pulled_count(self, run: SyncRun) -> str:
-        return _counted(run.pulled)
+        return counted(run.pulled, nothing="-")
 
     @admin.display(description="Failed")
     def failed_count(self, run: SyncRun) -> str:
-        return _counted(run.failed)
+        return counted(run.failed, nothing="-")
 
     @admin.display(description="Took")
     def duration(self, run: SyncRun) -> str:

@@ -210,7 +210,7 @@ def test_run_shows_a_progress_bar_with_counts_while_it_pushes(xero_connected, xe
     assert "[" + "#" * 12 + "-" * 18 + "] 50/120" in sales[1]
     # and each bar ends its line; the summary goes to stdout
     assert drawn.endswith("\n")
-    assert "pushed 120 contact, 120 sale" in out.getvalue()
+    assert "pushed 120 contacts, 120 sales" in out.getvalue()
     assert len([i for i in xero_site.invoices() if i["Type"] == "ACCREC"]) == 120
 
 

@@ -621,7 +621,6 @@ def test_the_push_logs_in_the_admins_words(xero_connected, xero_site, caplog, mo
     assert any("sending it in halves" in line for line in lines)
 
 
-@pytest.mark.xfail(strict=True, reason="sync.py's final line (H6's file) must use xero_sync.wording.counted")
 def test_the_runs_final_log_line_counts_in_the_admins_words(xero_connected, xero_site, caplog, monkeypatch):
     lines = _worker_log_lines(xero_site, caplog, monkeypatch, "xero_sync.services.sync")
     assert_in_a_persons_words(lines)

@@ -102,6 +102,8 @@ ADVICE = (
     ("differs from the website", "Check the tax mapping matches the tax rates, then “Send to Xero now”."),
     ("Waiting for", "It goes by itself once the record it waits for reaches Xero."),
     ("Gave up after", "Xero kept failing. Check Xero's status page, then use “Send to Xero now”."),
+    ("The contact name", "Another active Xero contact has every name the website could give this one: change "
+                         "its name or company (or rename or archive the other contact in Xero), then save it."),
 )
 STATE_ADVICE = {
     XeroLink.State.LOCKED: "Xero refuses changes to an invoice with payments. Delete the payments in Xero (they "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from .. import wording
 from ..errors import XeroAuthorizationError, XeroError
 from ..models import SyncRun, XeroConnection
 from ..ratelimit import PacedGateway, SyncPaused
@@ -128,7 +129,7 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
     finally:
         lease_release(name=lease, owner=owner)  # on every way out, also when building the run failed
     logger.info("xero sync %s (%s) %s: pushed %s, failed %s, %d calls", run.pk, trigger, run.status,
-                dict(run.pushed), dict(run.failed), run.calls)
+                wording.counted(run.pushed), wording.counted(run.failed), run.calls)
     return SyncAttempt(SyncOutcome.RAN, run=run, connection=connection)
 
 

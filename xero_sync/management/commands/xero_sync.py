@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ecommerce.models import PaymentMethod
+from xero_sync import wording
 from xero_sync.errors import XeroError
 from xero_sync.models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
 from xero_sync.selectors import sync_pause, sync_pause_words
@@ -191,12 +192,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _describe(run: SyncRun) -> str:
-        def counts(values: dict) -> str:
-            return ", ".join(f"{count} {kind}" for kind, count in sorted(values.items())) or "nothing"
-
         took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0
-        return (f"Sync {run.pk} ({run.get_trigger_display()}, {run.get_status_display()}): pushed {counts(run.pushed)}; "
-                f"pulled {counts(run.pulled)}; failed {counts(run.failed)}; {run.calls} Xero calls in {took:.1f} s")
+        return (f"Sync {run.pk} ({run.get_trigger_display()}, {run.get_status_display()}): pushed {wording.counted(run.pushed)}; "
+                f"pulled {wording.counted(run.pulled)}; failed {wording.counted(run.failed)}; {run.calls} Xero calls in {took:.1f} s")
 
     def _status(self, **options):
         connection = connection_current()
