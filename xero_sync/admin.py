@@ -11,7 +11,7 @@ from django.utils.timezone import localtime
 from ecommerce.admin import ContactAdmin, ReadOnlyAdmin, ReceiptAdmin, SaleAdmin
 from ecommerce.models import Contact, Receipt, Sale
 
-from .models import OutboxEntry, RecordKind, SyncRun, XeroLink
+from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, XeroLink
 from .selectors import contacts_for_xero, receipts_for_xero, sales_for_xero
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, links_send_now, receipts_xero_refuses, xero_web_url
@@ -81,6 +81,14 @@ class SyncRunAdmin(ReadOnlyAdmin):
 class OutboxEntryAdmin(ReadOnlyAdmin):
     list_display = ["kind", "local_id", "recorded_at", "not_before"]
     list_filter = ["kind"]
+
+
+@admin.register(OutboxHeld)
+class OutboxHeldAdmin(ReadOnlyAdmin):
+    """Changes kept for another organisation this site was connected to; they go when it is again."""
+
+    list_display = ["kind", "local_id", "tenant_id", "held_at"]
+    list_filter = ["kind", "tenant_id"]
 
 
 # --- Xero state on the shop's own admin pages ----------------------------------------------------------

@@ -271,7 +271,7 @@ class SyncRun(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
-        PAUSED = "paused", "Paused by Xero's limit"
+        PAUSED = "paused", "Paused"
 
     tenant_id = models.UUIDField()
     trigger = models.CharField(max_length=10, choices=Trigger.choices)

@@ -19,7 +19,25 @@ from ecommerce import services
 from tests.support import REPO_ROOT
 from xero_sync.services import configuration
 
-SMOKE_REDIS_DB = 14  # a database of its own, so no stale message from other tests is consumed
+# The site's processes use the Celery app as configured (no key prefix to set), so they get a Redis database
+# of their own, chosen among these only when it is empty: no stale message from other tests is consumed, and
+# afterwards only what the test created is deleted. Never a flush of a database others may be using.
+SMOKE_REDIS_DBS = range(15, 7, -1)
+
+
+def an_empty_redis_database() -> str:
+    for number in SMOKE_REDIS_DBS:
+        url = re.sub(r"/\d*$", f"/{number}", settings.REDIS_URL)
+        if redis.Redis.from_url(url).dbsize() == 0:
+            return url
+    pytest.fail(f"no empty Redis database among {list(SMOKE_REDIS_DBS)} for the smoke test's broker")
+
+
+def delete_keys_created(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 def compose_commands(port: int, schedule: str) -> dict[str, list[str]]:
@@ -70,8 +88,7 @@ def test_an_admin_edit_reaches_xero_through_gunicorn_a_worker_and_beat(xero_conn
         {"description": "Beanie", "quantity": Decimal("1"), "unit_amount": Decimal("39.95"),
          "tax_rate": Decimal("15"), "tax_code": "GST"}])
     django_user_model.objects.create_superuser("ops", "ops@example.com", "smoke-test-pw")
-    broker_url = re.sub(r"/\d*$", f"/{SMOKE_REDIS_DB}", settings.REDIS_URL)
-    redis.Redis.from_url(broker_url).flushdb()
+    broker_url = an_empty_redis_database()
     port = free_port()
     environment = {
         "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -116,7 +133,7 @@ def test_an_admin_edit_reaches_xero_through_gunicorn_a_worker_and_beat(xero_conn
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        redis.Redis.from_url(broker_url).flushdb()
+        delete_keys_created(broker_url)  # the database was empty before: every key in it is the test's
     for name, process in processes.items():
         assert process.returncode in (0, -15), f"{name} ended with {process.returncode}: " \
             f"{process.stderr.read().decode()[-2000:]}"

@@ -101,7 +101,7 @@ def nudges_on(settings, monkeypatch):
     settings.XERO_SYNC_NUDGE = True
     # The per-process throttle (one nudge per few seconds) must not swallow this test's nudge because an
     # earlier test in the same process nudged.
-    monkeypatch.setattr(outbox, "_last_nudge", -1e9)
+    outbox.nudge_throttle_reset()
 
 
 class _FolderQueue:

@@ -94,4 +94,4 @@ class Push:
                 if key not in ledger.settled and key not in ledger.retry:
                     ledger.retry[key] = later
         done = [key for key in ledger.entry_ids if key not in ledger.retry and key not in ledger.unfinished]
-        outbox_settle(cutoff_id=self.cutoff_id, done=done, retry=ledger.retry)
+        outbox_settle(cutoff_id=self.cutoff_id, done=done, retry=ledger.retry, tenant_id=self.tenant_id)
