@@ -28,12 +28,12 @@ from ecommerce.models import (
     Sale,
     SaleLine,
 )
-from xero_sync.models import OutboxEntry, SyncRun, XeroLink
+from xero_sync.models import OutboxEntry, OutboxHeld, SyncRun, XeroLink
 
 pytestmark = pytest.mark.django_db
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
-READ_ONLY = {Invoice, Payment, OutboxEntry, SyncRun, XeroLink}
+READ_ONLY = {Invoice, Payment, OutboxEntry, OutboxHeld, SyncRun, XeroLink}
 BEANIE = {"description": "Merino beanie", "quantity": D("2"), "unit_amount": D("39.95"), "tax_rate": D("15"),
           "tax_code": "GST"}
 
@@ -107,6 +107,8 @@ def one_of_each(admin_user) -> dict:
         Payment: _payment(invoice),
         # the sync's own records: the saves above recorded outbox rows; a link and a run as a sync leaves them
         OutboxEntry: OutboxEntry.objects.filter(kind="sale", local_id=sale.pk).first(),
+        OutboxHeld: OutboxHeld.objects.create(tenant_id=uuid.uuid4(), kind="sale", local_id=sale.pk,
+                                              held_at=timezone.now()),
         XeroLink: XeroLink.objects.create(tenant_id=uuid.uuid4(), kind="sale", local_id=sale.pk,
                                           xero_id=uuid.uuid4(), xero_key=sale.number, state="synced"),
         SyncRun: SyncRun.objects.create(tenant_id=uuid.uuid4(), trigger="manual", started_at=timezone.now(),
