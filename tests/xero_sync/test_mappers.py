@@ -557,10 +557,18 @@ def test_a_distinguishable_name_always_fits_xeros_255_characters_and_keeps_what_
 
 
 def test_counts_read_as_the_admin_words_them_whatever_the_keys():
+    from collections import Counter
+
     from xero_sync import wording
     from xero_sync.models import RecordKind
 
-    assert wording.counted({RecordKind.CONTACT: 1, "contact": 1, "sale": 1}) == "2 contacts, 1 sale"
+    # a run's counter is added to under RecordKind members and plain strings alike (they are one key)
+    counts = Counter()
+    counts[RecordKind.CONTACT] += 1
+    counts["contact"] += 1
+    counts["sale"] += 1
+    assert wording.counted(counts) == "2 contacts, 1 sale"
+    assert wording.counted({"sale": 1, RecordKind.CONTACT: 1}) == "1 contact, 1 sale"  # a sync's order
     assert wording.counted({"receipt": 3, RecordKind.SALE: 0}) == "3 receipts"
     assert wording.counted({}) == "nothing"
     assert wording.counted(None, nothing="-") == "-"
