@@ -11,14 +11,14 @@ import logging
 import re
 
 REDACTED = "[redacted]"
-_SECRET_FIELDS = r"access_token|refresh_token|id_token|client_secret|code_verifier|code|state|token|password"
+SECRET_FIELDS = r"access_token|refresh_token|id_token|client_secret|code_verifier|code|state|token|password"
 _PATTERNS = [
     # the callback's query string, as an access log writes the request line
     (re.compile(r"(/xero/callback/?)\?[^\s\"']*"), rf"\1?{REDACTED}"),
     # form or query encoded: access_token=...&code=...
-    (re.compile(rf"(?i)\b({_SECRET_FIELDS})=[^&\s\"',;)}}]+"), rf"\1={REDACTED}"),
+    (re.compile(rf"(?i)\b({SECRET_FIELDS})=[^&\s\"',;)}}]+"), rf"\1={REDACTED}"),
     # JSON or a Python dict's repr: "access_token": "..." / 'code_verifier': '...'
-    (re.compile(rf"""(?i)(["']({_SECRET_FIELDS})["']\s*:\s*)(["'])(?:(?!\3).)*\3"""), rf"\1\3{REDACTED}\3"),
+    (re.compile(rf"""(?i)(["']({SECRET_FIELDS})["']\s*:\s*)(["'])(?:\\.|(?!\3).)*\3"""), rf"\1\3{REDACTED}\3"),
     # Authorization headers
     (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{12,}=*"), rf"\1 {REDACTED}"),
     # a JWT anywhere (Xero's access and id tokens are JWTs)

@@ -194,16 +194,24 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "config.logs.SecretRedactingFilter"}},
+    "filters": {"redact_secrets": {"()": "config.logs.SecretRedactingFilter"},
+                "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"],
-                             "formatter": env.str("LOG_FORMAT", default="line")}},
+                             "formatter": env.str("LOG_FORMAT", default="line")},
+                 # a 500 with DEBUG off mails ADMINS, as Django's default does, masked as the log is
+                 "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
+                                 "filters": ["require_debug_false", "redact_secrets"],
+                                 "reporter_class": "config.error_reports.SecretRedactingExceptionReporter"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         **{name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "urllib3", "xero_python")},
+        # Django's own loggers keep their default handlers unless replaced here, and those do not redact:
+        # an error on /xero/callback/?code=... was printed (DEBUG) or mailed (not DEBUG) in clear.
+        "django": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
         # runserver's access log: through the redacting handler instead of Django's own
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

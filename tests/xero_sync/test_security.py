@@ -294,3 +294,42 @@ def test_send_to_xero_now_with_the_broker_down_keeps_the_records_queued_and_says
     assert "picks the work up by itself" in said and "in a moment" not in said
     assert OutboxEntry.objects.filter(kind="sale", local_id=sale.pk).exists()
     assert Sale.objects.filter(pk=sale.pk).exists()
+
+
+def test_every_handler_a_request_error_reaches_masks_secrets():
+    # given the site's logging as configured (Django's own loggers included)
+    from config.logs import SecretRedactingFilter
+
+    # when a request error is logged, every handler it can reach, up the logger tree, masks it first
+    logger, reached = logging.getLogger("django.request"), []
+    while logger is not None:
+        reached += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    assert reached
+    unmasked = [handler for handler in reached if not type(handler).__module__.startswith("_pytest")  # the test's
+                and not any(isinstance(f, SecretRedactingFilter) for f in handler.filters)]
+    assert not unmasked, f"handlers that print or mail in clear: {unmasked}"
+
+
+def test_a_500_on_the_callback_mails_admins_without_its_code_or_state(settings, rf):
+    # given ADMINS to mail, DEBUG off, and a request to the callback carrying Xero's code and state
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    request = rf.get("/xero/callback/", {"code": "CODE-SECRET-123", "state": "STATE-SECRET-456"})
+    # when it fails as Django logs a 500
+    try:
+        raise RuntimeError("boom while completing /xero/callback/?code=CODE-SECRET-123&state=STATE-SECRET-456")
+    except RuntimeError:
+        logging.getLogger("django.request").error("Internal Server Error: %s", request.path, exc_info=True,
+                                                  extra={"status_code": 500, "request": request})
+    # then the admins get their mail, and neither secret is in it
+    (message,) = mail.outbox
+    text = message.subject + message.body + "".join(str(content) for content, _ in message.alternatives)
+    assert "RuntimeError" in text
+    assert "CODE-SECRET-123" not in text and "STATE-SECRET-456" not in text
+
+
+def test_a_json_token_with_an_escaped_quote_is_masked_whole():
+    from config.logs import redact
+
+    masked = redact('{"refresh_token": "abc\\"def-SECRET", "other": "kept"}')
+    assert "SECRET" not in masked and '"other": "kept"' in masked
