@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from ecommerce import selectors
 from ecommerce.models import Receipt, Sale
-from ecommerce.services import receipt_record
+from ecommerce.services import contact_update, receipt_record
 from tests.ecommerce.factories import a_contact, a_payment_method, a_sale
 from tests.support import REPO_ROOT, process_environment
 from xero_sync.mappers import contact_number, receipt_id_from_reference
@@ -297,6 +297,27 @@ def test_a_write_xero_stored_but_never_answered_ends_in_xero_exactly_once(
 
 
 # --- Transient 5xx: backoff on the rows, attempts on the link, dead-lettering --------------------------
+
+
+@pytest.mark.django_db
+def test_an_edit_whose_update_call_failed_is_sent_again_not_taken_as_landed(xero_connected, xero_site):
+    # given a paid sale whose contact is in Xero
+    (sale,) = shop_with_sales(1)
+    sync()
+    contact = sale.contact
+    # when staff change the contact's phone and Xero fails that update call once
+    contact_update(contact=contact, phone="021 555 0101")
+    xero_site.inject_fault("503", method="POST", path_contains="/Contacts")
+    first = sync()
+    assert first.failed.get("contact") == 1
+    # and the retry comes round
+    retries_due_now()
+    sync()
+
+    # then Xero holds the new phone: the failed call was not mistaken for a landed one
+    (in_xero,) = [c for c in xero_site.contacts() if c.get("ContactNumber") == contact_number(contact.pk)]
+    assert "021 555 0101" in str(in_xero.get("Phones"))
+    assert XeroLink.objects.get(kind=RecordKind.CONTACT, local_id=contact.pk).state == XeroLink.State.SYNCED
 
 
 def backoff_bounds(attempts: int) -> tuple[float, float]:

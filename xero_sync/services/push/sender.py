@@ -119,8 +119,9 @@ class Sender:
 
     def needs_sending(self, item: Item) -> bool:
         link = item.link
-        if link.xero_id and link.state == State.IN_FLIGHT and link.payload_hash and link.sent_hash == item.digest:
-            # A payment found after an unknown outcome already holds what we sent.
+        if link.xero_id and link.state == State.IN_FLIGHT and link.payload_hash == link.sent_hash == item.digest:
+            # Xero is known to hold what we sent (a payment found after an unknown outcome). An update whose
+            # call failed keeps the hash of the older content Xero held, so it goes again.
             self.settle(item, State.SYNCED)
             return False
         if link.state == State.SYNCED and link.payload_hash == item.digest:
