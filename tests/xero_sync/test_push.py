@@ -790,3 +790,26 @@ def test_an_answer_putting_two_website_contacts_on_one_xero_contact_stops_no_run
     # and the unrelated sale reached Xero, in this run and the next
     assert xero_invoice(xero_site, other_sale.number)["Total"] == Decimal("89.40")
     push_now()
+
+
+def _index_queries_to_push_edits_of(count: int, xero_site) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    contacts = [a_person(f"Person{n}", f"Edited{count}", f"p{n}.{count}@example.com") for n in range(count)]
+    for contact in contacts:
+        beanie_order(contact=contact)
+    push_now()
+    for contact in contacts:
+        services.contact_update(contact=contact, phone=f"021 {count:03d} {contact.pk:04d}")
+    with CaptureQueriesContext(connection) as captured:
+        push_now()
+    phones = {c.get("ContactNumber"): str(c.get("Phones")) for c in xero_site.contacts()}
+    assert all(f"021 {count:03d} {contact.pk:04d}" in phones[f"WEB-C{contact.pk:06d}"] for contact in contacts)
+    return sum("xerocontactindex" in query["sql"] for query in captured.captured_queries)
+
+
+def test_checking_edited_contacts_against_xero_costs_the_same_queries_for_3_or_12(xero_connected, xero_site):
+    # given contacts in Xero, edited on the website; then the push's look at the index for changes made in
+    # Xero too is one query for the chunk, not one per contact
+    assert _index_queries_to_push_edits_of(3, xero_site) == _index_queries_to_push_edits_of(12, xero_site)

@@ -22,6 +22,7 @@ from ecommerce.models import Contact
 from .. import mappers
 from ..models import PullCursor, RecordKind, SyncConflict, SyncEvent, SyncRun, XeroContactIndex, XeroLink
 from .cursors import ChangesReader
+from .paging import id_chunks
 
 
 class ContactConflictOutcome(enum.Enum):
@@ -116,20 +117,24 @@ class ContactIndex:
             taken[row.lower_name].add(row.xero_id)
         return taken
 
-    def xero_version_if_changed(self, link: XeroLink) -> dict | None:
-        """Xero's version of a linked contact if Xero changed it since our last sync, else None. A run
-        that pulls has the changed rows at hand; a push-only run asks Xero for the one contact the index
-        says changed (a call)."""
+    def xero_versions_if_changed(self, links: list[XeroLink]) -> dict[str, dict]:
+        """Xero's version of each linked contact Xero changed since our last sync, by Xero id: one query of
+        the index for all of them. A run that pulls has the changed rows at hand; a push-only run asks
+        Xero for the contacts the index says changed (a call per URL's worth of ids)."""
         self.refresh()
-        changed = link.xero_updated_at and XeroContactIndex.objects.filter(
-            tenant_id=self.tenant_id, xero_id=link.xero_id, updated_at__gt=link.xero_updated_at).exists()
+        synced_at = {str(link.xero_id): link.xero_updated_at for link in links if link.xero_id and link.xero_updated_at}
+        changed = {str(xero_id) for xero_id, updated in XeroContactIndex.objects.filter(
+            tenant_id=self.tenant_id, xero_id__in=list(synced_at)).values_list("xero_id", "updated_at")
+            if updated > synced_at[str(xero_id)]}
         if not changed:
-            return None
+            return {}
         if self._keeps_changes:
-            return next((row for row in self._changes if str(row.get("ContactID")) == str(link.xero_id)), None)
-        found = self.gateway.call("get_contacts", i_ds=[str(link.xero_id)], include_archived="true").get(
-            "Contacts", [])
-        return found[0] if found else None
+            return {str(row.get("ContactID")): row for row in self._changes if str(row.get("ContactID")) in changed}
+        found = {}
+        for chunk in id_chunks(sorted(changed)):
+            for row in self.gateway.call("get_contacts", i_ds=chunk, include_archived="true").get("Contacts", []):
+                found[str(row.get("ContactID"))] = row
+        return found
 
     # --- The conflict rule -----------------------------------------------------------------------------
 

@@ -135,8 +135,8 @@ def contacts_by_xero_id(context: PullContext, xero_ids: set[str]) -> dict[str, C
     becomes a customer with its first invoice, which If-Modified-Since does not report)."""
     links = {str(link.xero_id): link.local_id for link in XeroLink.objects.filter(
         tenant_id=context.tenant_id, kind=RecordKind.CONTACT, xero_id__in=xero_ids)}
-    contacts = {xero_id: contact for xero_id, contact in (
-        (xero_id, Contact.objects.filter(pk=local_id).first()) for xero_id, local_id in links.items()) if contact}
+    by_id = Contact.objects.in_bulk(list(links.values()))
+    contacts = {xero_id: by_id[local_id] for xero_id, local_id in links.items() if local_id in by_id}
     missing = {xero_id for xero_id in xero_ids - set(contacts)
                if not context.failures.failed_in_this_run(CONTACT, xero_id)}
     contacts.update(fetch_contacts(context, missing))

@@ -52,11 +52,14 @@ def push_contacts(context: PushContext, contact_ids: set[int]) -> set[int]:
         links[local_id].xero_id = xero_id
         logger.info("xero contact %s matched existing Xero contact %s", local_id, xero_id)
     names = _xero_names(context, contacts, links)
+    synced = [links[contact.pk] for contact in contacts if links[contact.pk].xero_id
+              and links[contact.pk].state == State.SYNCED]
+    changed_in_xero = index.xero_versions_if_changed(synced) if synced else {}  # may ask Xero for those
     items = []
     for contact in contacts:
         link = links[contact.pk]
         if link.xero_id and link.state == State.SYNCED:
-            xero_row = index.xero_version_if_changed(link)  # may ask Xero for this one contact
+            xero_row = changed_in_xero.get(str(link.xero_id))
             if index.conflict_outcome(contact=contact, link=link, xero_row=xero_row) \
                     is ContactConflictOutcome.XERO_WINS:
                 continue  # changed in Xero more recently: the pull brings Xero's version in instead
