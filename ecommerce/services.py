@@ -49,26 +49,28 @@ def _reject_unknown(fields: Mapping[str, Any], allowed: frozenset[str], what: st
         raise ValidationError(f"Unknown {what} field(s): {', '.join(unknown)}.")
 
 
+def _save_fields(record, fields: Mapping[str, Any], *, allowed: frozenset[str], what: str):
+    """Set these fields on a record with no rules beyond its own fields' (a contact, a payment method),
+    validate and save it."""
+    _reject_unknown(fields, allowed, what)
+    for name, value in fields.items():
+        setattr(record, name, value)
+    record.full_clean()
+    record.save()
+    return record
+
+
 # --- contacts ---------------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def contact_create(**fields: Any) -> Contact:
-    _reject_unknown(fields, CONTACT_FIELDS, "contact")
-    contact = Contact(**fields)
-    contact.full_clean()
-    contact.save()
-    return contact
+    return _save_fields(Contact(), fields, allowed=CONTACT_FIELDS, what="contact")
 
 
 @transaction.atomic
 def contact_update(*, contact: Contact, **fields: Any) -> Contact:
-    _reject_unknown(fields, CONTACT_FIELDS, "contact")
-    for name, value in fields.items():
-        setattr(contact, name, value)
-    contact.full_clean()
-    contact.save()
-    return contact
+    return _save_fields(contact, fields, allowed=CONTACT_FIELDS, what="contact")
 
 
 # --- sales ------------------------------------------------------------------------------------------
@@ -397,9 +399,4 @@ def payment_method_create(*, name: str, code: str, active: bool = True) -> Payme
 
 @transaction.atomic
 def payment_method_update(*, method: PaymentMethod, **fields: Any) -> PaymentMethod:
-    _reject_unknown(fields, PAYMENT_METHOD_FIELDS, "payment method")
-    for name, value in fields.items():
-        setattr(method, name, value)
-    method.full_clean()
-    method.save()
-    return method
+    return _save_fields(method, fields, allowed=PAYMENT_METHOD_FIELDS, what="payment method")

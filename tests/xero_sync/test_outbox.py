@@ -5,7 +5,6 @@ The clock is ours to control: `outbox_due_at(...)` and `sync_is_due(now=...)` ar
 moments, and `OutboxEntry.recorded_at` is set explicitly. Nothing here sleeps.
 """
 
-import datetime
 from decimal import Decimal
 
 import pytest
@@ -14,12 +13,12 @@ from django.utils import timezone
 
 from ecommerce import services
 from tests.ecommerce.factories import a_contact, a_sale
+from tests.xero_sync.outbox_clock import T, change_at, due_at, seconds
 from xero_sync.models import OutboxEntry, OutboxHeld, RecordKind
 from xero_sync.services import outbox
 from xero_sync.services.configuration import sync_settings
 from xero_sync.services.outbox import (
     outbox_cutoff,
-    outbox_due_at,
     outbox_pending,
     outbox_record,
     outbox_record_many,
@@ -28,23 +27,8 @@ from xero_sync.services.outbox import (
 )
 from xero_sync.services.sync import sync_is_due
 
-T = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
 GST_LINE = {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
             "tax_rate": Decimal("15"), "tax_code": "GST"}
-
-
-def seconds(n: float) -> datetime.timedelta:
-    return datetime.timedelta(seconds=n)
-
-
-def change_at(moment: datetime.datetime, local_id: int = 1, kind: str = RecordKind.SALE) -> OutboxEntry:
-    """A committed change recorded at `moment` (what a receiver writes, with the time chosen)."""
-    return OutboxEntry.objects.create(kind=kind, local_id=local_id, recorded_at=moment)
-
-
-def due_at() -> datetime.datetime | None:
-    current = sync_settings()
-    return outbox_due_at(debounce_seconds=current.debounce_seconds, max_wait_seconds=current.max_wait_seconds)
 
 
 def rows() -> list[tuple[str, int]]:

@@ -8,6 +8,7 @@ it in Xero its UpdatedDateUTC moves, and the ordinary changed-since read brings 
 that depend on something else (its contact not in yet, a database hiccup) are fetched again.
 """
 
+import contextlib
 import datetime
 import decimal
 import logging
@@ -16,7 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import DataError
+from django.db import DatabaseError, DataError
 
 from ... import mappers
 from ...models import PullRetry, XeroRecordKind
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Field validation codes saying a value is too large or too precise for its column.
 TOO_LARGE_CODES = frozenset({"max_digits", "max_whole_digits", "max_decimal_places"})
+# What taking one record in fails with when Xero sent something we cannot read or hold.
+RECORD_ERRORS = (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError)
 GIVEN_UP = ("It cannot be stored as Xero holds it, so it is not fetched again; it comes in by itself once "
             "corrected in Xero.")
 
@@ -87,6 +90,17 @@ class PullFailures:
             stamp = None
         return (seen_up_to is not None and stamp is not None and stamp <= seen_up_to
                 and str(xero_id) not in self._retrying[kind])
+
+    @contextlib.contextmanager
+    def taking_in(self, kind: XeroRecordKind, row: dict, *, what, id_key: str):
+        """Around taking one record in: a failure is reported once and kept (fail), the rest of the page
+        goes on; a success clears an earlier failure of it (landed)."""
+        try:
+            yield
+        except RECORD_ERRORS as error:
+            self.fail(kind, what, error, xero_id=row.get(id_key), updated=row.get("UpdatedDateUTC"))
+        else:
+            self.landed(kind, row.get(id_key))
 
     def landed(self, kind: XeroRecordKind, xero_id) -> None:
         if str(xero_id) in self._retrying[kind]:

@@ -1,7 +1,6 @@
 """Pulling every sales invoice Xero holds, with its lines, whoever typed it."""
 
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ecommerce.models import Contact, Invoice, InvoiceLine, Sale
@@ -35,13 +34,9 @@ def apply_invoices(context: PullContext, rows: list[dict]) -> None:
     for row in rows:
         if row.get("Type", "ACCREC") != "ACCREC":
             continue
-        try:
+        with context.failures.taking_in(INVOICE, row, what=row.get("InvoiceNumber") or row.get("InvoiceID"),
+                                        id_key="InvoiceID"):
             _apply_invoice(context, row, contacts, sale_links.get(str(row.get("InvoiceID"))))
-        except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
-            context.failures.fail(INVOICE, row.get("InvoiceNumber") or row.get("InvoiceID"), error,
-                                  xero_id=row.get("InvoiceID"), updated=row.get("UpdatedDateUTC"))
-        else:
-            context.failures.landed(INVOICE, row.get("InvoiceID"))
 
 
 @transaction.atomic

@@ -1,7 +1,6 @@
 """Pulling payments into the accounts set to pull (a bank feed's deposits, say), as website payments."""
 
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import transaction
 
 from ecommerce.models import Invoice, Payment, PaymentMethod
 
@@ -45,13 +44,9 @@ def apply_payments(context: PullContext, rows: list[dict]) -> None:
     invoices.update({str(invoice.xero_id): invoice for invoice in Invoice.objects.filter(xero_id__in=missing)})
     methods = {method.pk: method for method in PaymentMethod.objects.filter(pk__in=pulling.values())}
     for row in wanted:
-        try:
+        with context.failures.taking_in(PAYMENT, row, what=row.get("Reference") or row.get("PaymentID"),
+                                        id_key="PaymentID"):
             _apply_payment(context, row, invoices, methods[pulling[row["Account"]["Code"]]])
-        except (ValidationError, ValueError, KeyError, ArithmeticError, DatabaseError) as error:
-            context.failures.fail(PAYMENT, row.get("Reference") or row.get("PaymentID"), error,
-                                  xero_id=row.get("PaymentID"), updated=row.get("UpdatedDateUTC"))
-        else:
-            context.failures.landed(PAYMENT, row.get("PaymentID"))
 
 
 @transaction.atomic
