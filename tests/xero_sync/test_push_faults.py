@@ -560,6 +560,26 @@ def test_a_run_out_of_time_says_work_remains_and_the_next_run_sends_the_rest(xer
     assert not OutboxEntry.objects.exists()
 
 
+def test_a_run_out_of_time_does_not_look_up_records_lost_in_flight(xero_connected, xero_site):
+    # given a sale and a receipt left in flight by a run that died mid-call
+    (sale,) = shop_with_sales(1)
+    xero_site.inject_fault("503", method="POST", path_contains="/Invoices")
+    sync()
+    XeroLink.objects.filter(kind__in=[RecordKind.SALE, RecordKind.RECEIPT]).update(
+        state=XeroLink.State.IN_FLIGHT, in_flight_since=timezone.now())
+    retries_due_now()
+    xero_site.reset_calls()
+
+    # when a run starts with its time budget already spent
+    stopped = sync_run(trigger="manual", force=True, pull=False, budget_seconds=-1)
+
+    # then it asked Xero nothing (no lookups by number or reference), and the next run finishes the job
+    assert stopped.work_remains is True
+    assert accounting_calls(xero_site) == [], [(c["method"], c["path"]) for c in accounting_calls(xero_site)]
+    sync()
+    assert_xero_holds_each_once(xero_site, [sale])
+
+
 # --- A request Xero cannot read, and the words the worker logs -----------------------------------------
 
 

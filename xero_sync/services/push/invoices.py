@@ -65,7 +65,10 @@ def push_invoices(context: PushContext, sales: list[Sale]) -> set[int]:
 
 
 def _find_lost_invoices(context: PushContext, links: list[XeroLink], sales: dict[int, Sale]) -> None:
-    """Invoices whose creation had an unknown outcome: ask Xero for them by number."""
+    """Invoices whose creation had an unknown outcome: ask Xero for them by number (unless the run's time
+    is up: they then wait, still in flight, for the next run, which asks)."""
+    if context.sender.time_is_up():
+        return
     lost = {sales[link.local_id].number: link for link in links if link.state == State.IN_FLIGHT and not link.xero_id}
     for numbers in id_chunks(lost):
         found = context.gateway.call("get_invoices", invoice_numbers=numbers, summary_only=True).get("Invoices", [])

@@ -73,7 +73,7 @@ def push_payments(context: PushContext, receipts: list[Receipt]) -> None:
 def _find_lost_payments(context: PushContext, links: list[XeroLink]) -> None:
     """Payments whose creation had an unknown outcome: found among those changed since, by Reference."""
     lost = {link.local_id: link for link in links if link.state == State.IN_FLIGHT and not link.xero_id}
-    if not lost:
+    if not lost or context.sender.time_is_up():  # out of time: they wait, still in flight, for the next run
         return
     since = min(link.in_flight_since for link in lost.values()) - LOOKBACK
     for found, _ in xero_pages(context.gateway, "get_payments", "Payments", if_modified_since=since):

@@ -117,6 +117,10 @@ class Sender:
         link.xero_key = key
         return Item(record=record, link=link, payload=payload, digest=mappers.payload_hash(payload), key=key)
 
+    def time_is_up(self) -> bool:
+        """The run's budget is spent: start no new call; what is left waits for the next run."""
+        return time.monotonic() > self.deadline
+
     def needs_sending(self, item: Item) -> bool:
         link = item.link
         if link.xero_id and link.state == State.IN_FLIGHT and link.payload_hash == link.sent_hash == item.digest:
@@ -138,7 +142,7 @@ class Sender:
             self.progress(f"{kind}s pushed", 0, len(items))
         for start in range(0, len(items), BATCH_SIZE):
             batch = items[start:start + BATCH_SIZE]
-            if time.monotonic() > self.deadline:
+            if self.time_is_up():
                 self.ledger.unfinished.update((kind, item.record.pk) for item in items[start:])
                 self.report.more_to_do = True
                 return
