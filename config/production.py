@@ -16,9 +16,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")  # required, e.g. shop.example.com
 # go nowhere. Running one on purpose (a staging copy, a demo) takes saying so.
 if XERO_USING_EMULATOR and not env.bool("XERO_ALLOW_EMULATOR", default=False):  # noqa: F405
     raise ImproperlyConfigured(
-        "XERO_CLIENT_ID is not set, so this production site would talk to the Xero emulator "
-        f"({XERO_EMULATOR_URL}). Set XERO_CLIENT_ID and XERO_CLIENT_SECRET, or XERO_ALLOW_EMULATOR=true "  # noqa: F405
-        "to run on the emulator on purpose.")
+        f"This production site would talk to the Xero emulator ({XERO_EMULATOR_URL}): XERO_CLIENT_ID "  # noqa: F405
+        "is not set, or XERO_EMULATOR_URL is. Set XERO_CLIENT_ID and XERO_CLIENT_SECRET (and no "
+        "XERO_EMULATOR_URL), or XERO_ALLOW_EMULATOR=true to run on the emulator on purpose.")
 # No key derived from SECRET_KEY here, emulator or not: rotating SECRET_KEY must not lock the site out of
 # its tokens, and a secret used for one thing should not quietly be the key to another.
 if not XERO_TOKEN_KEYS:  # noqa: F405

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from .. import wording
-from ..errors import XeroAuthorizationError, XeroError
+from ..errors import XeroError
 from ..models import SyncRun, XeroConnection
 from ..ratelimit import PacedGateway, SyncPaused
 from .configuration import sync_settings
@@ -170,7 +170,7 @@ def _sync(run: SyncRun, connection: XeroConnection, keeper: LeaseKeeper, *, push
         run.status = SyncRun.Status.PAUSED
         run.errors = [*run.errors, f"{paused} Paused until {paused.until:%Y-%m-%d %H:%M} UTC."]
         logger.warning("xero sync paused for tenant %s until %s: %s", connection.tenant_id, paused.until, paused)
-    except (XeroAuthorizationError, XeroError, LeaseLost) as error:
+    except (XeroError, LeaseLost) as error:  # XeroAuthorizationError is one
         run.status = SyncRun.Status.FAILED
         run.errors = [*run.errors, str(error)]
         logger.warning("xero sync failed for tenant %s: %s", connection.tenant_id, error)
