@@ -4,8 +4,8 @@ Fields carry their own validation (validators, constraints). Rules that read oth
 changes, a confirmed sale's lines, what a receipt may pay) live once in services.py, which every write
 goes through; these models import neither services nor selectors.
 
-Invoice, InvoiceLine and Payment are the accounting side: copies of what Xero holds, written only by the
-pull from Xero, read-only for staff.
+Invoice, InvoiceLine, CreditNote, CreditAllocation and Payment are the accounting side: copies of what
+Xero holds, written only by the pull from Xero, read-only for staff.
 """
 
 from decimal import Decimal
@@ -60,6 +60,13 @@ class Contact(models.Model):
     region = models.CharField(max_length=255, blank=True)
     postcode = models.CharField(max_length=50, blank=True)
     country = models.CharField(max_length=50, blank=True)
+    # What the accounts say this contact was invoiced (the pulled invoices that count: not drafts, voided or
+    # deleted), kept on the row by whatever writes invoices, so the contacts list can sort and filter on it
+    # without adding up every invoice of every contact for each page.
+    invoiced_total = models.DecimalField("lifetime invoiced", max_digits=14, decimal_places=2, default=Decimal("0.00"),
+                                         editable=False)
+    invoice_count = models.PositiveIntegerField("invoices", default=0, editable=False)
+    last_invoice_date = models.DateField("last invoice", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -221,6 +228,9 @@ class Receipt(models.Model):
     overpayment_allowed = models.BooleanField(
         default=False, help_text="Tick to accept more than the amount still due on the sale."
     )
+    # Set when the accounts (Xero) deleted the payment this receipt became: the books no longer hold the money,
+    # so the sale's paid state stops counting it until staff send it again (which clears this).
+    removed_in_books_at = models.DateTimeField("deleted in the accounts", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -230,6 +240,81 @@ class Receipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.payment_method} for {self.sale}"
+
+
+class Refund(models.Model):
+    """Credit given on a confirmed sale: money paid back to the customer (`amount_refunded`, by a payment
+    method) and/or what the customer no longer owes (`amount_allocated`, taken off the amount due).
+
+    In the accounts it is a credit note for exactly its lines (`credit_total`), with a refund payment for the
+    money paid back and an allocation to the sale's invoice for the rest. Recorded by services.refund_record
+    or services.sale_cancel, never edited afterwards: a wrong refund is corrected by another document, as a
+    bookkeeper would.
+    """
+
+    number = models.CharField(max_length=20, unique=True, editable=False, help_text="Generated, e.g. CN-000042.")
+    sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="refunds")
+    payment_method = models.ForeignKey(
+        PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        help_text="How the money went back; empty when nothing was paid back (a credit only).",
+    )
+    date = models.DateField(default=timezone.localdate)
+    reason = models.CharField(max_length=255, blank=True)
+    line_amount_type = models.CharField(max_length=10, choices=LineAmountType.choices)
+    credit_subtotal = models.DecimalField(max_digits=14, decimal_places=2)
+    credit_tax = models.DecimalField(max_digits=14, decimal_places=2)
+    credit_total = models.DecimalField(max_digits=14, decimal_places=2)
+    amount_refunded = models.DecimalField("paid back", max_digits=14, decimal_places=2, default=ZERO)
+    amount_allocated = models.DecimalField("taken off the amount due", max_digits=14, decimal_places=2, default=ZERO)
+    cancels_sale = models.BooleanField(default=False, editable=False)
+    # As on a receipt: the accounts deleted the refund payment, so it stops counting until sent again.
+    removed_in_books_at = models.DateTimeField("deleted in the accounts", null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        constraints = [
+            models.CheckConstraint(name="refund_credit_positive", condition=Q(credit_total__gt=0)),
+            models.CheckConstraint(name="refund_parts_not_negative",
+                                   condition=Q(amount_refunded__gte=0, amount_allocated__gte=0)),
+            models.CheckConstraint(name="refund_parts_make_the_credit",
+                                   condition=Q(credit_total=F("amount_refunded") + F("amount_allocated"))),
+            models.CheckConstraint(name="refund_paid_back_by_a_method",
+                                   condition=Q(amount_refunded=0) | Q(payment_method__isnull=False)),
+            models.CheckConstraint(name="refund_has_a_number", condition=~Q(number="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or "New refund"
+
+
+class RefundLine(models.Model):
+    """One line of a refund's credit note: a sale line (or a share of the sale's lines, for a refund of an
+    amount) with the quantity credited, priced, taxed and booked as on the sale."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="lines")
+    # The sale line it credits, to count what is left to refund of it. No database constraint: a sale's
+    # lines are rewritten in bulk, and a refund's lines are history that must outlive them.
+    sale_line = models.ForeignKey(SaleLine, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                                  related_name="+")
+    position = models.PositiveIntegerField(default=0)
+    description = models.CharField(max_length=4000)
+    quantity = models.DecimalField(max_digits=14, decimal_places=4)
+    unit_amount = models.DecimalField(max_digits=14, decimal_places=4)
+    discount_rate = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
+    tax_rate = models.DecimalField(max_digits=6, decimal_places=3, default=ZERO)
+    tax_code = models.CharField(max_length=50, blank=True)
+    account_code = models.CharField(max_length=50, blank=True)
+    item_code = models.CharField(max_length=50, blank=True)
+    kind = models.CharField(max_length=10, choices=SaleLine.Kind.choices, default=SaleLine.Kind.ITEM)
+
+    class Meta:
+        ordering = ["refund", "position", "id"]
+        constraints = [models.CheckConstraint(name="refund_line_quantity_positive", condition=Q(quantity__gt=0))]
+
+    def __str__(self) -> str:
+        return self.description
 
 
 class Invoice(models.Model):
@@ -257,6 +342,7 @@ class Invoice(models.Model):
     total = models.DecimalField(max_digits=14, decimal_places=2)
     amount_due = models.DecimalField(max_digits=14, decimal_places=2)
     amount_paid = models.DecimalField(max_digits=14, decimal_places=2)
+    amount_credited = models.DecimalField(max_digits=14, decimal_places=2, default=ZERO)
     reference = models.CharField(max_length=255, blank=True)
     updated_in_xero_at = models.DateTimeField()
 
@@ -287,6 +373,58 @@ class InvoiceLine(models.Model):
         return self.description
 
 
+class CreditNote(models.Model):
+    """The accounting copy of a Xero sales credit note (ACCRECCREDIT): the website's refunds and those the
+    bookkeeper raised in Xero."""
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+        SUBMITTED = "SUBMITTED", "Awaiting approval"
+        AUTHORISED = "AUTHORISED", "Awaiting payment"
+        PAID = "PAID", "Paid"
+        VOIDED = "VOIDED", "Voided"
+        DELETED = "DELETED", "Deleted"
+
+    xero_id = models.UUIDField("Xero credit note id", unique=True)
+    number = models.CharField(max_length=255, db_index=True)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="credit_notes")
+    # The website refund it is (pushed from here); empty for one raised in Xero.
+    refund = models.ForeignKey(Refund, on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_notes")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    date = models.DateField(null=True, blank=True)
+    currency = models.CharField(max_length=3)
+    line_amount_type = models.CharField(max_length=10, choices=LineAmountType.choices)
+    subtotal = models.DecimalField(max_digits=14, decimal_places=2)
+    total_tax = models.DecimalField(max_digits=14, decimal_places=2)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    remaining_credit = models.DecimalField(max_digits=14, decimal_places=2)
+    reference = models.CharField(max_length=255, blank=True)
+    updated_in_xero_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditAllocation(models.Model):
+    """Part of a credit note applied to a sales invoice, as Xero holds it (rewritten with its credit note)."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="credit_allocations")
+    sale = models.ForeignKey(Sale, on_delete=models.SET_NULL, null=True, blank=True, related_name="credit_allocations")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["credit_note", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.credit_note}"
+
+
 class Payment(models.Model):
     """A payment recorded in Xero, e.g. a direct deposit reconciled from the bank feed."""
 
@@ -300,6 +438,9 @@ class Payment(models.Model):
     payment_method = models.ForeignKey(
         PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
     )
+    # Set for money paid back against a credit note (Xero's ARCREDITPAYMENT), not on an invoice.
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="refund_payments")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3, blank=True)
     date = models.DateField()
