@@ -138,6 +138,11 @@ class RecordKind(models.TextChoices):
     CONTACT = "contact", "Contact"
     SALE = "sale", "Sale"
     RECEIPT = "receipt", "Receipt"
+    # A refund is up to three things in Xero, each with its own link: the credit note (kind REFUND, and the
+    # refund's outbox kind), its allocation to the sale's invoice, and the payment of the money paid back.
+    REFUND = "refund", "Refund"
+    ALLOCATION = "allocation", "Credit allocation"
+    REFUND_PAYMENT = "refund_pay", "Refund payment"
 
 
 class XeroRecordKind(models.TextChoices):
@@ -145,6 +150,7 @@ class XeroRecordKind(models.TextChoices):
 
     CONTACT = "contact", "Contact"
     INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
     PAYMENT = "payment", "Payment"
 
 
@@ -204,6 +210,9 @@ class XeroLink(models.Model):
         LOCKED = "locked", "Locked in Xero"
         CONFLICT = "conflict", "Conflict"
         DEAD = "dead", "Gave up"
+        # The bookkeeper deleted it in Xero (a payment or refund): the website stops counting it until staff
+        # send it again.
+        DELETED = "deleted", "Deleted in Xero"
 
     tenant_id = models.UUIDField()
     kind = models.CharField(max_length=10, choices=RecordKind.choices)
@@ -304,6 +313,7 @@ class PullCursor(models.Model):
         CONTACT_INDEX = "contact-index", "Contact index (a push-only run's)"
         CUSTOMERS = "customers", "Customer list (weekly full read)"
         INVOICES = "invoices", "Invoices"
+        CREDIT_NOTES = "credit-notes", "Credit notes"
         PAYMENTS = "payments", "Payments"
 
     tenant_id = models.UUIDField()
