@@ -137,6 +137,34 @@ def _bank_payment(emulator, match, body):
     return emulator.record_bank_payment(match.group("id"), tenant_id=_tenant(emulator, match), **body)
 
 
+def _edit_invoice(emulator, match, body):
+    return emulator.edit_invoice(match.group("id"), _tenant(emulator, match), **body)
+
+
+def _delete_payment(emulator, match, body):
+    return emulator.delete_payment(match.group("id"), _tenant(emulator, match))
+
+
+def _create_credit_note(emulator, match, body):
+    return emulator.create_credit_note(_tenant(emulator, match), **body)
+
+
+def _void_credit_note(emulator, match, body):
+    return emulator.void_credit_note(match.group("id"), _tenant(emulator, match))
+
+
+def _allocate_credit_note(emulator, match, body):
+    return emulator.allocate_credit_note(match.group("id"), tenant_id=_tenant(emulator, match), **body)
+
+
+def _delete_allocation(emulator, match, body):
+    return emulator.delete_allocation(match.group("id"), match.group("allocation"), _tenant(emulator, match))
+
+
+def _refund_credit_note(emulator, match, body):
+    return emulator.refund_credit_note(match.group("id"), tenant_id=_tenant(emulator, match), **body)
+
+
 POST_ROUTES = [
     (r"/_emulator/orgs", _add_org),
     (r"/_emulator/apps", _register_app),
@@ -156,9 +184,16 @@ POST_ROUTES = [
     (rf"/_emulator/orgs/{_TENANT}/invoices", _create_invoice),
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/void", _void_invoice),
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/payments", _bank_payment),
+    (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}", _edit_invoice),
+    (rf"/_emulator/orgs/{_TENANT}/payments/{_ID}/delete", _delete_payment),
+    (rf"/_emulator/orgs/{_TENANT}/creditnotes", _create_credit_note),
+    (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/void", _void_credit_note),
+    (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/allocations", _allocate_credit_note),
+    (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/allocations/(?P<allocation>[^/]+)/delete", _delete_allocation),
+    (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/refunds", _refund_credit_note),
 ]
 GET_ROUTES = [(r"/_emulator/calls", _calls), (r"/_emulator/stats", _stats)]
-DETAIL_PAGE = re.compile(rf"/_emulator/orgs/{_TENANT}/(?P<kind>contacts|invoices|payments)/{_ID}")
+DETAIL_PAGE = re.compile(rf"/_emulator/orgs/{_TENANT}/(?P<kind>contacts|invoices|creditnotes|payments)/{_ID}")
 
 
 def handle(emulator: Emulator, method: str, route: str, path: str, body: object) -> tuple[int, object]:

@@ -23,21 +23,29 @@ from .state import Organisation
 RESOURCES = {
     "contacts": "Contacts",
     "invoices": "Invoices",
+    "creditnotes": "CreditNotes",
     "payments": "Payments",
     "accounts": "Accounts",
     "taxrates": "TaxRates",
     "organisation": "Organisation",
 }
-PAGED = ("Contacts", "Invoices", "Payments")
+PAGED = ("Contacts", "Invoices", "CreditNotes", "Payments")
 TYPE_NAMES = {
     "Contacts": "Contact",
     "Invoices": "Invoice",
+    "CreditNotes": "CreditNote",
     "Payments": "Payment",
     "Accounts": "Account",
     "TaxRates": "TaxRate",
 }
-# The per-element error flag is HasErrors on invoices but HasValidationErrors on contacts and payments.
-ERROR_FLAGS = {"Contacts": "HasValidationErrors", "Invoices": "HasErrors", "Payments": "HasValidationErrors"}
+# The per-element error flag is HasErrors on invoices and credit notes but HasValidationErrors on contacts and
+# payments; an allocation has none (the spec's Allocation has ValidationErrors and StatusAttributeString only).
+ERROR_FLAGS = {
+    "Contacts": "HasValidationErrors",
+    "Invoices": "HasErrors",
+    "CreditNotes": "HasErrors",
+    "Payments": "HasValidationErrors",
+}
 BAD_BODY = "JSON request body could not be read"
 
 
@@ -46,6 +54,8 @@ class ApiRequest:
     method: str
     resource: str | None  # canonical name, e.g. "Invoices"; None for a path Xero does not have
     ref: str | None  # the /{id} part, if any
+    sub: str | None = None  # a sub-resource after the id, lower-cased: "allocations"
+    sub_ref: str | None = None  # its /{id}, e.g. an AllocationID
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: object = None  # parsed JSON
@@ -64,21 +74,22 @@ def handle(org: Organisation, request: ApiRequest, *, now: datetime, provider: s
     if resource is None:
         return ApiResult(404, errors.not_found())
     context = _Context(org, request, now, provider)
+    if request.sub is not None:
+        return context.allocations()
     if method == "GET":
         return context.get_one() if ref else context.get_list()
     if resource not in PAGED or method not in ("PUT", "POST") or (method == "PUT" and ref):
         return ApiResult(404, errors.not_found())
     if request.bad_body or not isinstance(request.body, dict | list):
         return ApiResult(400, errors.post_data_invalid(BAD_BODY))
-    problem = reading.unreadable(resource, context.elements())
+    problem = context.unreadable(resource)
     if problem:
-        # Nothing in a body Xero cannot read is saved, whatever summarizeErrors says.
-        return ApiResult(400, errors.post_data_invalid(f"{BAD_BODY}, {problem}"))
+        return problem
     if method == "PUT":
         return context.write(mode="create")
     if ref:
         return context.write_one()
-    # POST /Payments creates one payment; POST /Contacts and /Invoices update or create.
+    # POST /Payments creates one payment; POST /Contacts, /Invoices and /CreditNotes update or create.
     if resource == "Payments":
         return context.write(mode="create", summarize=True)
     return context.write(mode="upsert")
@@ -102,14 +113,19 @@ class _Context:
             return render.contact_json(record)
         if self.resource == "Invoices":
             return render.invoice_json(self.org, record, unitdp=self.unitdp)
+        if self.resource == "CreditNotes":
+            return render.credit_note_json(self.org, record, unitdp=self.unitdp)
         return render.payment_json(self.org, record)
 
     def find(self, ref: str) -> dict | None:
-        """The record an /{id} path names (Xero also takes a ContactNumber or an InvoiceNumber there)."""
+        """The record an /{id} path names (Xero also takes a ContactNumber, an InvoiceNumber or a
+        CreditNoteNumber there)."""
         if self.resource == "Contacts":
             return self.org.contact_by_ref(ref)
         if self.resource == "Invoices":
             return self.org.invoice_by_ref(ref)
+        if self.resource == "CreditNotes":
+            return self.org.credit_note_by_ref(ref)
         if self.resource == "Payments":
             return self.org.payments.get(ref.lower())
         return None
@@ -150,6 +166,7 @@ class _Context:
         records = {
             "Contacts": org.contacts,
             "Invoices": org.invoices,
+            "CreditNotes": org.credit_notes,
             "Payments": org.payments,
             "Accounts": org.accounts,
             "TaxRates": org.tax_rates,
@@ -177,6 +194,13 @@ class _Context:
                 for invoice in records
             ]  # fmt: skip
             return _filter_invoices(items, query)
+        if self.resource == "CreditNotes":
+            by_note = org.payments_by_invoice()
+            return [
+                render.credit_note_json(org, note, payments=by_note.get(note["CreditNoteID"], []),
+                                        line_items=self._paged(), unitdp=self.unitdp)
+                for note in records
+            ]  # fmt: skip
         if self.resource == "Contacts":
             summary = _flag(query, "summaryOnly", default=False)
             items = [render.contact_json(contact, summary=summary) for contact in records]
@@ -193,10 +217,11 @@ class _Context:
 
     # ------------------------------------------------------------ writes
 
-    def elements(self) -> list[object]:
+    def elements(self, collection: str | None = None) -> list[object]:
         body = self.request.body
+        collection = collection or self.resource
         if isinstance(body, dict):
-            wrapped = next((v for k, v in body.items() if k.lower() == self.resource.lower()), None)
+            wrapped = next((v for k, v in body.items() if k.lower() == collection.lower()), None)
             if wrapped is not None:
                 return wrapped if isinstance(wrapped, list) else [wrapped]
             return [body]
@@ -210,13 +235,24 @@ class _Context:
             return rules.save_contact(org, element, now=now, mode=mode, target=target)
         if self.resource == "Invoices":
             return rules.save_invoice(org, element, now=now, mode=mode, target=target, unitdp=self.unitdp)
+        if self.resource == "CreditNotes":
+            return rules.save_credit_note(org, element, now=now, mode=mode, target=target, unitdp=self.unitdp)
         if target is not None:
             return rules.delete_payment(org, target, element, now=now)
         return rules.create_payment(org, element, now=now)
 
-    def _failed(self, element: object, messages: list[str]) -> dict:
+    def unreadable(self, collection: str) -> ApiResult | None:
+        problem = reading.unreadable(collection, self.elements(collection))
+        if problem:
+            # Nothing in a body Xero cannot read is saved, whatever summarizeErrors says.
+            return ApiResult(400, errors.post_data_invalid(f"{BAD_BODY}, {problem}"))
+        return None
+
+    def _failed(self, element: object, messages: list[str], flag: str | None = "") -> dict:
         echo = dict(element) if isinstance(element, dict) else {}
-        echo[ERROR_FLAGS[self.resource]] = True
+        flag = ERROR_FLAGS[self.resource] if flag == "" else flag
+        if flag:
+            echo[flag] = True
         echo["StatusAttributeString"] = "ERROR"
         echo["ValidationErrors"] = [{"Message": message} for message in messages]
         return echo
@@ -228,23 +264,66 @@ class _Context:
         """A batch: every element is tried in order. With summarizeErrors (Xero's server default) any
         failure turns the answer into a 400 listing only the failures, although the valid elements
         have been saved (docs §2); with summarizeErrors=false the answer is 200 with every element."""
+        return self._batch(
+            self.elements(), lambda element: self._saved(self._save(element, mode)), summarize=summarize
+        )
+
+    def _batch(self, elements, save, *, summarize: bool | None, collection: str | None = None,
+               flag: str | None = "") -> ApiResult:
         if summarize is None:
             summarize = _flag(self.request.query, "summarizeErrors", default=True)
         results, failures, wrote = [], [], False
-        for element in self.elements():
+        for element in elements:
             try:
-                results.append(self._saved(self._save(element, mode)))
+                results.append(save(element))
                 wrote = True
             except rules.Rejected as rejected:
-                failure = self._failed(element, rejected.messages)
+                failure = self._failed(element, rejected.messages, flag)
                 results.append(failure)
                 failures.append(failure)
         if failures and summarize:
             return ApiResult(400, errors.validation_exception(failures), wrote)
-        return ApiResult(200, self.envelope(results), wrote)
+        if collection is None:
+            return ApiResult(200, self.envelope(results), wrote)
+        body = render.envelope(collection, results, provider=self.provider, now=self.now)
+        return ApiResult(200, body, wrote)
+
+    def allocations(self) -> ApiResult:
+        """PUT /CreditNotes/{id}/Allocations (a batch, like every write) and
+        DELETE /CreditNotes/{id}/Allocations/{AllocationID}; no other sub-resource exists here."""
+        request = self.request
+        method, allocation_id = request.method, request.sub_ref
+        if self.resource != "CreditNotes" or request.sub != "allocations":
+            return ApiResult(404, errors.not_found())
+        if (method, allocation_id is None) not in (("PUT", True), ("DELETE", False)):
+            return ApiResult(404, errors.not_found())
+        note = self.org.credit_note_by_ref(request.ref)
+        if note is None:
+            return ApiResult(404, errors.not_found())
+        if method == "DELETE":
+            allocation = self.org.allocations.get(allocation_id.lower())
+            if allocation is None or allocation["CreditNoteID"] != note["CreditNoteID"]:
+                return ApiResult(404, errors.not_found())
+            rules.delete_allocation(self.org, allocation, now=self.now)
+            return ApiResult(200, render.allocation_json(self.org, allocation, deleted=True), wrote=True)
+        if request.bad_body or not isinstance(request.body, dict | list):
+            return ApiResult(400, errors.post_data_invalid(BAD_BODY))
+        problem = self.unreadable("Allocations")
+        if problem:
+            return problem
+
+        def allocate(element: object) -> dict:
+            if not isinstance(element, dict):
+                raise rules.Rejected([BAD_BODY])
+            allocation = rules.allocate_credit_note(self.org, note, element, now=self.now)
+            return {**render.allocation_json(self.org, allocation), "StatusAttributeString": "OK"}
+
+        return self._batch(
+            self.elements("Allocations"), allocate, summarize=None, collection="Allocations", flag=None
+        )
 
     def write_one(self) -> ApiResult:
-        """POST /{Resource}/{id}: update one contact or invoice, or delete one payment."""
+        """POST /{Resource}/{id}: update one contact, invoice or credit note, or delete one payment."""
         target = self.find(self.request.ref)
         if target is None:
             return ApiResult(404, errors.not_found())

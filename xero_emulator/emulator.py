@@ -310,6 +310,11 @@ class Emulator:
     def invoices(self, tenant_id: str | None = None) -> list[dict]:
         return self._view(tenant_id, lambda org: [render.invoice_json(org, i) for i in org.invoices.values()])
 
+    def credit_notes(self, tenant_id: str | None = None) -> list[dict]:
+        return self._view(
+            tenant_id, lambda org: [render.credit_note_json(org, n) for n in org.credit_notes.values()]
+        )
+
     def payments(self, tenant_id: str | None = None) -> list[dict]:
         return self._view(tenant_id, lambda org: [render.payment_json(org, p) for p in org.payments.values()])
 
@@ -370,6 +375,103 @@ class Emulator:
 
         return self._bookkeeper(tenant_id, void, lambda org, invoice: render.invoice_json(org, invoice))
 
+    def edit_invoice(self, invoice_id: str, tenant_id: str | None = None, **fields) -> dict:
+        """A bookkeeper changing an invoice in Xero (its lines, say): Xero's rules for an update apply, so an
+        invoice with money applied refuses content changes."""
+
+        def edit(org, now):
+            invoice = self._find(org.invoice_by_ref(invoice_id), "invoice", invoice_id)
+            return rules.save_invoice(org, fields, now=now, mode="update", target=invoice, unitdp=4)
+
+        return self._bookkeeper(tenant_id, edit, lambda org, invoice: render.invoice_json(org, invoice))
+
+    def create_credit_note(self, tenant_id: str | None = None, **fields) -> dict:
+        """A credit note typed straight into Xero: a sales credit note, approved, unless the fields say
+        otherwise; lines as for create_invoice."""
+        element = {"Type": "ACCRECCREDIT", "Status": "AUTHORISED", **fields}
+        return self._bookkeeper(
+            tenant_id,
+            lambda org, now: rules.save_credit_note(org, element, now=now, mode="create"),
+            lambda org, note: render.credit_note_json(org, note),
+        )
+
+    def void_credit_note(self, credit_note_id: str, tenant_id: str | None = None) -> dict:
+        def void(org, now):
+            note = self._find(org.credit_note_by_ref(credit_note_id), "credit note", credit_note_id)
+            return rules.save_credit_note(org, {"Status": "VOIDED"}, now=now, mode="update", target=note)
+
+        return self._bookkeeper(tenant_id, void, lambda org, note: render.credit_note_json(org, note))
+
+    def allocate_credit_note(
+        self,
+        credit_note_id: str,
+        invoice_id: str,
+        amount: Decimal | str | int | float,
+        date: date | str | None = None,
+        tenant_id: str | None = None,
+    ) -> dict:
+        """Apply part of a credit note to an invoice (ids or numbers), dated today unless ``date`` says.
+        Returns the allocation as PUT /CreditNotes/{id}/Allocations answers it (with its AllocationID)."""
+
+        def allocate(org, now):
+            note = self._find(org.credit_note_by_ref(credit_note_id), "credit note", credit_note_id)
+            invoice = self._find(org.invoice_by_ref(invoice_id), "invoice", invoice_id)
+            element = {
+                "Invoice": {"InvoiceID": invoice["InvoiceID"]},
+                "Amount": amount,
+                "Date": _iso_date(date) if date is not None else now.date().isoformat(),
+            }
+            return rules.allocate_credit_note(org, note, element, now=now)
+
+        return self._bookkeeper(tenant_id, allocate, render.allocation_json)
+
+    def delete_allocation(self, credit_note_id: str, allocation_id: str, tenant_id: str | None = None) -> dict:
+        def delete(org, now):
+            note = self._find(org.credit_note_by_ref(credit_note_id), "credit note", credit_note_id)
+            allocation = org.allocations.get(allocation_id.lower())
+            if allocation is None or allocation["CreditNoteID"] != note["CreditNoteID"]:
+                raise KeyError(f"no allocation {allocation_id} on credit note {credit_note_id}")
+            return rules.delete_allocation(org, allocation, now=now)
+
+        return self._bookkeeper(
+            tenant_id, delete, lambda org, allocation: render.allocation_json(org, allocation, deleted=True)
+        )
+
+    def refund_credit_note(
+        self,
+        credit_note_id: str,
+        account_code: str,
+        amount: Decimal | str | int | float,
+        date: date | str | None = None,
+        reference: str = "",
+        tenant_id: str | None = None,
+    ) -> dict:
+        """Money paid back to the customer from a credit note, out of the given account."""
+
+        def refund(org, now):
+            note = self._find(org.credit_note_by_ref(credit_note_id), "credit note", credit_note_id)
+            element = {
+                "CreditNote": {"CreditNoteID": note["CreditNoteID"]},
+                "Account": {"Code": account_code},
+                "Amount": amount,
+                "Reference": reference,
+            }
+            if date is not None:
+                element["Date"] = _iso_date(date)
+            return rules.create_payment(org, element, now=now)
+
+        return self._bookkeeper(tenant_id, refund, render.payment_json)
+
+    def delete_payment(self, payment_id: str, tenant_id: str | None = None) -> dict:
+        """A bookkeeper deleting a payment or a refund in Xero: the invoice owes it again (the credit note
+        has its credit back)."""
+
+        def delete(org, now):
+            payment = self._find(org.payments.get(payment_id.lower()), "payment", payment_id)
+            return rules.delete_payment(org, payment, {"Status": "DELETED"}, now=now)
+
+        return self._bookkeeper(tenant_id, delete, render.payment_json)
+
     def record_bank_payment(
         self,
         invoice_id: str,
@@ -388,7 +490,7 @@ class Emulator:
             "IsReconciled": True,
         }
         if date is not None:
-            element["Date"] = date if isinstance(date, str) else date.isoformat()
+            element["Date"] = _iso_date(date)
         if reference is not None:
             element["Reference"] = reference
 
@@ -438,3 +540,7 @@ class Emulator:
             self.orgs[org.tenant_id] = org
         self.identity.load(snapshot["identity"])
         self.default_tenant_id = snapshot["default_tenant_id"]
+
+
+def _iso_date(value: date | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()

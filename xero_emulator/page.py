@@ -14,7 +14,7 @@ td.money { text-align: right; font-variant-numeric: tabular-nums; }
 h2 { margin-top: 2.5rem; } small { color: #616e7c; } pre { background: #f5f7fa; padding: 1rem; }
 """
 
-KINDS = {"contacts": "Contact", "invoices": "Invoice", "payments": "Payment"}
+KINDS = {"contacts": "Contact", "invoices": "Invoice", "creditnotes": "Credit note", "payments": "Payment"}
 
 
 def _document(title: str, body: str, *, refresh: bool = False) -> str:
@@ -49,7 +49,7 @@ def _when(moment) -> str:
 
 
 def index(emulator) -> str:
-    """Every organisation with its contacts, invoices and payments (caller holds the emulator lock)."""
+    """Every organisation with its contacts, invoices, credit notes and payments (caller holds the lock)."""
     sections = []
     for org in emulator.orgs.values():
         tenant = org.tenant_id
@@ -69,9 +69,18 @@ def index(emulator) -> str:
                  escape(invoice["Date"].isoformat()), escape(invoice["Status"]), escape(str(invoice["Total"])),
                  escape(str(shown["AmountDue"])), _when(invoice["UpdatedDateUTC"])]
             )  # fmt: skip
+        credit_notes = []
+        for note in org.credit_notes.values():
+            shown = render.credit_note_json(org, note, payments=by_invoice.get(note["CreditNoteID"], []))
+            credit_notes.append(
+                [_link(tenant, "creditnotes", note["CreditNoteID"], note.get("CreditNoteNumber", "")),
+                 escape(note["Type"]), escape(org.contacts[note["ContactID"]]["Name"]),
+                 escape(note["Date"].isoformat()), escape(note["Status"]), escape(str(note["Total"])),
+                 escape(str(shown["RemainingCredit"])), _when(note["UpdatedDateUTC"])]
+            )  # fmt: skip
         payments = [
             [_link(tenant, "payments", p["PaymentID"], p["Date"].isoformat()),
-             escape(org.invoices[p["InvoiceID"]].get("InvoiceNumber", "")), escape(str(p["Amount"])),
+             escape(_paid_document_number(org, p)), escape(str(p["Amount"])),
              escape(org.accounts[p["AccountID"]]["Code"] + " " + org.accounts[p["AccountID"]]["Name"]),
              escape(p["Reference"]), escape(p["Status"]), _when(p["UpdatedDateUTC"])]
             for p in org.payments.values()
@@ -84,17 +93,31 @@ def index(emulator) -> str:
             + _table(
                 ["Number", "Type", "Contact", "Date", "Status", "Total", "Due", "Updated"], invoices, (5, 6)
             )
-            + f"<h3>Payments ({len(payments)})</h3>"
+            + f"<h3>Credit notes ({len(credit_notes)})</h3>"
             + _table(
-                ["Date", "Invoice", "Amount", "Account", "Reference", "Status", "Updated"], payments, (2,)
+                ["Number", "Type", "Contact", "Date", "Status", "Total", "Remaining credit", "Updated"],
+                credit_notes,
+                (5, 6),
+            )
+            + f"<h3>Payments and refunds ({len(payments)})</h3>"
+            + _table(
+                ["Date", "Invoice or credit note", "Amount", "Account", "Reference", "Status", "Updated"],
+                payments,
+                (2,),
             )
         )
     clock = f"<p><small>Emulator clock: {_when(emulator.clock.now())}</small></p>"
     return _document("Xero emulator", "<h1>Xero emulator</h1>" + clock + "".join(sections), refresh=True)
 
 
+def _paid_document_number(org, payment: dict) -> str:
+    if payment.get("CreditNoteID"):
+        return org.credit_notes[payment["CreditNoteID"]].get("CreditNoteNumber", "")
+    return org.invoices[payment["InvoiceID"]].get("InvoiceNumber", "")
+
+
 def detail(emulator, tenant_id: str, kind: str, record_id: str) -> str | None:
-    """One contact, invoice or payment as the API returns it (caller holds the lock); None if unknown."""
+    """One contact, invoice, credit note or payment as the API returns it (caller holds the lock); None if unknown."""
     org = emulator.orgs.get(tenant_id.lower())
     if org is None or kind not in KINDS:
         return None
@@ -106,6 +129,10 @@ def detail(emulator, tenant_id: str, kind: str, record_id: str) -> str | None:
         record = org.invoice_by_ref(record_id)
         shown = record and render.invoice_json(org, record)
         title = record and f"Invoice {record.get('InvoiceNumber', '')}"
+    elif kind == "creditnotes":
+        record = org.credit_note_by_ref(record_id)
+        shown = record and render.credit_note_json(org, record)
+        title = record and f"Credit note {record.get('CreditNoteNumber', '')}"
     else:
         record = org.payments.get(record_id.lower())
         shown = record and render.payment_json(org, record)

@@ -44,6 +44,12 @@ KNOWN_FIELDS = {
         "UpdatedDateUTC CreditNotes Attachments HasErrors StatusAttributeString ValidationErrors Warnings "
         "InvoiceAddresses"
     ),
+    "CreditNote": _fields(
+        "Type Contact Date DueDate Status LineAmountTypes LineItems SubTotal TotalTax Total CISDeduction CISRate "
+        "UpdatedDateUTC UpdatedDateUTCString CurrencyCode FullyPaidOnDate CreditNoteID CreditNoteNumber Reference "
+        "SentToContact CurrencyRate RemainingCredit Allocations AppliedAmount Payments BrandingThemeID "
+        "StatusAttributeString HasAttachments HasErrors ValidationErrors Warnings InvoiceAddresses"
+    ),
     "Payment": _fields(
         "Invoice CreditNote Prepayment Overpayment InvoiceNumber CreditNoteNumber BatchPayment Account Code "
         "Date CurrencyRate Amount BankAmount Reference IsReconciled Status PaymentType UpdatedDateUTC "

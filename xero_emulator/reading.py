@@ -13,13 +13,22 @@ from decimal import Decimal, InvalidOperation
 
 # The largest .NET decimal: 2**96 - 1.
 DOTNET_DECIMAL_MAX = Decimal(2**96 - 1)
-TYPE_NAMES = {"Contacts": "Contact", "Invoices": "Invoice", "Payments": "Payment"}
+TYPE_NAMES = {
+    "Contacts": "Contact",
+    "Invoices": "Invoice",
+    "CreditNotes": "CreditNote",
+    "Payments": "Payment",
+    "Allocations": "Allocation",
+}
 # The decimal fields of each element (and of its line items).
 NUMBERS = {
     "Contacts": (),
     "Invoices": ("SubTotal", "TotalTax", "Total", "CurrencyRate"),
+    "CreditNotes": ("SubTotal", "TotalTax", "Total", "CurrencyRate"),
     "Payments": ("Amount", "CurrencyRate", "BankAmount"),
+    "Allocations": ("Amount",),
 }
+WITH_LINES = ("Invoices", "CreditNotes")
 LINE_NUMBERS = ("Quantity", "UnitAmount", "LineAmount", "DiscountRate", "DiscountAmount", "TaxAmount")
 
 
@@ -32,7 +41,7 @@ def unreadable(resource: str, elements: list[object]) -> str | None:
         problem = _numbers(element, NUMBERS[resource], path)
         if problem:
             return problem
-        lines = element.get("LineItems") if resource == "Invoices" else None
+        lines = element.get("LineItems") if resource in WITH_LINES else None
         for index, line in enumerate(lines if isinstance(lines, list) else []):
             line_path = f"{path}.LineItems[{index}]"
             if not isinstance(line, dict):

@@ -15,6 +15,8 @@ CONTACT_SUMMARY_FIELDS = (
     "EmailAddress", "UpdatedDateUTC", "IsSupplier", "IsCustomer", "HasValidationErrors",
 )  # fmt: skip
 INVOICE_DETAIL_FIELDS = ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments")
+# Documents that can still owe or hold money; a VOIDED or DELETED one shows 0 due (or 0 credit left).
+OPEN_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID")
 
 
 def envelope(collection: str, items: list[dict], *, provider: str, now: datetime, pagination=None) -> dict:
@@ -80,19 +82,21 @@ def invoice_json(
         payments = org.live_payments(invoice["InvoiceID"])
     live = [p for p in payments if p["Status"] != "DELETED"]
     paid = sum((p["Amount"] for p in live), ZERO)
-    open_for_payment = invoice["Status"] in ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID")
+    allocations = org.allocations_to_invoice(invoice["InvoiceID"])
+    credited = sum((a["Amount"] for a in allocations), ZERO)
+    open_for_payment = invoice["Status"] in OPEN_STATUSES
     body = {
         "Type": invoice["Type"],
         "InvoiceID": invoice["InvoiceID"],
         "InvoiceNumber": invoice.get("InvoiceNumber", ""),
         "Reference": invoice.get("Reference", ""),
         "Payments": [_payment_summary(p) for p in live],
-        "CreditNotes": [],
+        "CreditNotes": [_applied_credit_note(org, a) for a in allocations],
         "Prepayments": [],
         "Overpayments": [],
-        "AmountDue": invoice["Total"] - paid if open_for_payment else ZERO,
+        "AmountDue": invoice["Total"] - paid - credited if open_for_payment else ZERO,
         "AmountPaid": paid,
-        "AmountCredited": ZERO,
+        "AmountCredited": credited,
         "CurrencyRate": Decimal("1.000000"),
         "IsDiscounted": "TotalDiscount" in invoice,
         "HasAttachments": False,
@@ -126,6 +130,95 @@ def invoice_json(
     return body
 
 
+def _applied_credit_note(org: Organisation, allocation: dict) -> dict:
+    """One allocation as an invoice's CreditNotes[] shows it: the credit note and the AppliedAmount."""
+    note = org.credit_notes[allocation["CreditNoteID"]]
+    return {
+        "CreditNoteID": note["CreditNoteID"],
+        "CreditNoteNumber": note.get("CreditNoteNumber", ""),
+        "Type": note["Type"],
+        "AppliedAmount": allocation["Amount"],
+        "DateString": date_string(note["Date"]),
+        "Date": ms_date(note["Date"]),
+        "Total": note["Total"],
+        "HasErrors": False,
+        "LineItems": [],
+    }
+
+
+def credit_note_json(
+    org: Organisation,
+    note: dict,
+    *,
+    payments: list[dict] | None = None,
+    line_items: bool = True,
+    unitdp: int = 2,
+) -> dict:
+    """``payments`` are the credit note's refunds if the caller already grouped them (list endpoints)."""
+    if payments is None:
+        payments = org.live_payments(note["CreditNoteID"])
+    refunds = [p for p in payments if p["Status"] != "DELETED"]
+    allocations = org.allocations_of_credit_note(note["CreditNoteID"])
+    used = sum((p["Amount"] for p in refunds), ZERO) + sum((a["Amount"] for a in allocations), ZERO)
+    body = {
+        "Type": note["Type"],
+        "CreditNoteID": note["CreditNoteID"],
+        "CreditNoteNumber": note.get("CreditNoteNumber", ""),
+        "Reference": note.get("Reference", ""),
+        "Payments": [_payment_summary(p) for p in refunds],
+        "Allocations": [_allocation_summary(org, a) for a in allocations],
+        "RemainingCredit": note["Total"] - used if note["Status"] in OPEN_STATUSES else ZERO,
+        "CurrencyRate": Decimal("1.000000"),
+        "HasAttachments": False,
+        "HasErrors": False,
+        "Contact": _contact_ref(org.contacts[note["ContactID"]]),
+        "DateString": date_string(note["Date"]),
+        "Date": ms_date(note["Date"]),
+        "Status": note["Status"],
+        "LineAmountTypes": note["LineAmountTypes"],
+        "LineItems": [_line_json(line, unitdp) for line in note["LineItems"]],
+        "SubTotal": note["SubTotal"],
+        "TotalTax": note["TotalTax"],
+        "Total": note["Total"],
+        "UpdatedDateUTC": ms_datetime(note["UpdatedDateUTC"]),
+        "CurrencyCode": note["CurrencyCode"],
+        "SentToContact": note.get("SentToContact", False),
+    }
+    for key in ("DueDate", "FullyPaidOnDate"):
+        if note.get(key):
+            body[key] = ms_date(note[key])
+    if note.get("BrandingThemeID") is not None:
+        body["BrandingThemeID"] = note["BrandingThemeID"]
+    if not line_items:
+        body.pop("LineItems")
+    return body
+
+
+def _allocation_summary(org: Organisation, allocation: dict) -> dict:
+    """One allocation as a credit note's Allocations[] shows it."""
+    invoice = org.invoices[allocation["InvoiceID"]]
+    return {
+        "AllocationID": allocation["AllocationID"],
+        "Amount": allocation["Amount"],
+        "Date": ms_date(allocation["Date"]),
+        "Invoice": {"InvoiceID": invoice["InvoiceID"], "InvoiceNumber": invoice.get("InvoiceNumber", "")},
+    }
+
+
+def allocation_json(org: Organisation, allocation: dict, *, deleted: bool = False) -> dict:
+    """An allocation as PUT /CreditNotes/{id}/Allocations answers it (and DELETE, with IsDeleted)."""
+    note = org.credit_notes[allocation["CreditNoteID"]]
+    body = _allocation_summary(org, allocation)
+    body["CreditNote"] = {
+        "CreditNoteID": note["CreditNoteID"],
+        "CreditNoteNumber": note.get("CreditNoteNumber", ""),
+        "Type": note["Type"],
+    }
+    if deleted:
+        body["IsDeleted"] = True
+    return body
+
+
 def _payment_summary(payment: dict) -> dict:
     return {
         "PaymentID": payment["PaymentID"],
@@ -139,10 +232,16 @@ def _payment_summary(payment: dict) -> dict:
 
 
 def payment_json(org: Organisation, payment: dict) -> dict:
-    invoice = org.invoices[payment["InvoiceID"]]
+    """A payment on an invoice, or a refund from a credit note. A refund names its credit note twice: under
+    ``Invoice`` (Type ACCRECCREDIT, InvoiceID = the CreditNoteID, InvoiceNumber = its number), as the
+    spec's own GET /Payments example and xero-ruby #48 show Xero doing (docs §8b), and under
+    ``CreditNote``."""
+    refund = bool(payment.get("CreditNoteID"))
+    document = org.credit_notes[payment["CreditNoteID"]] if refund else org.invoices[payment["InvoiceID"]]
+    number = document.get("CreditNoteNumber" if refund else "InvoiceNumber", "")
     account = org.accounts[payment["AccountID"]]
-    contact = org.contacts[invoice["ContactID"]]
-    return {
+    contact = org.contacts[document["ContactID"]]
+    body = {
         "PaymentID": payment["PaymentID"],
         "Date": ms_date(payment["Date"]),
         "BankAmount": payment["BankAmount"],
@@ -156,14 +255,23 @@ def payment_json(org: Organisation, payment: dict) -> dict:
         "IsReconciled": payment["IsReconciled"],
         "Account": {"AccountID": account["AccountID"], "Code": account["Code"], "Name": account["Name"]},
         "Invoice": {
-            "Type": invoice["Type"],
-            "InvoiceID": invoice["InvoiceID"],
-            "InvoiceNumber": invoice.get("InvoiceNumber", ""),
+            "Type": document["Type"],
+            "InvoiceID": document["CreditNoteID" if refund else "InvoiceID"],
+            "InvoiceNumber": number,
             "Contact": {"ContactID": contact["ContactID"], "Name": contact["Name"]},
-            "CurrencyCode": invoice["CurrencyCode"],
+            "CurrencyCode": document["CurrencyCode"],
         },
         "HasValidationErrors": False,
     }
+    if refund:
+        body["CreditNote"] = {
+            "Type": document["Type"],
+            "CreditNoteID": document["CreditNoteID"],
+            "CreditNoteNumber": number,
+            "Contact": {"ContactID": contact["ContactID"], "Name": contact["Name"]},
+            "CurrencyCode": document["CurrencyCode"],
+        }
+    return body
 
 
 def account_json(account: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Xero's rules for writing contacts, invoices and payments: validation, totals and status changes.
+"""Xero's rules for writing contacts, invoices, credit notes, allocations and payments (refunds among them):
+validation, totals and status changes.
 
 Each ``save_*`` function validates one element completely before it changes anything, so a rejected
 element leaves the organisation untouched; it raises :class:`Rejected` with Xero's messages.
@@ -6,6 +7,7 @@ Message texts are Xero's own where docs/xero-api.md or public fixtures quote the
 not documented anywhere are marked ``# guessed``.
 """
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -35,7 +37,10 @@ INVOICE_NUMBER_TAKEN = "Invoice # must be unique."
 NOT_VALID_FOR_MODIFICATION = "Invoice not of valid status for modification"
 NOT_VALID_FOR_CREATION = "Invoice not of valid status for creation"
 HAS_PAYMENTS = "This document cannot be edited as it has a payment or credit note allocated to it."
-STATUS_BLOCKED_BY_PAYMENTS = "The status {status} cannot be applied to the invoice because it has payments or credit notes allocated to it."
+# Quoted for invoices; the credit note's wording ("... applied to the credit note ...") is guessed.
+STATUS_BLOCKED_BY_PAYMENTS = (
+    "The status {status} cannot be applied to the {noun} because it has payments or credit notes allocated to it."
+)
 LINE_ITEMS_REQUIRED = "One or more line items must be specified"
 ACCOUNT_REQUIRED = "Account code or ID must be specified."
 ACCOUNT_INVALID = "Account code '{code}' is not a valid code for this document."
@@ -52,7 +57,25 @@ PAYMENT_NOT_AUTHORISED = "Payments can only be made against Authorised documents
 PAYMENT_EXCEEDS = "Payment amount exceeds the amount outstanding on this document"
 PAYMENT_ACCOUNT_REQUIRED = "You must specify an Account code or Account ID for the payment"
 PAYMENT_ACCOUNT_INVALID = "Account must be valid."
+CREDIT_NOTE_NUMBER_TAKEN = "Credit Note # must be unique."
+# The spec's own example of a PUT /CreditNotes answer.
+CREDIT_NOTE_NOT_FOUND = "An existing Credit Note with the specified CreditNoteID could not be found"
+# Allocations: xeroizer #320 and xero-php #251 quote these (docs §8b).
+ALLOCATION_INVOICE_PAID = "The invoice you are trying to allocate to has already been paid off"
+ALLOCATION_EXCEEDS = "Credit Note cannot be allocated as amount is greater than amount outstanding"
+ALLOCATION_WRONG_TYPE = "Credit Note cannot be allocated to an incorrect invoice type"
 # Not documented anywhere we could find; worded like Xero's other messages.
+CREDIT_NOTE_NOT_VALID_FOR_MODIFICATION = "Credit Note not of valid status for modification"  # guessed
+CREDIT_NOTE_NOT_VALID_FOR_CREATION = "Credit Note not of valid status for creation"  # guessed
+CREDIT_NOTE_TYPE_INVALID = "Credit Note Type must be ACCRECCREDIT or ACCPAYCREDIT."  # guessed
+ALLOCATION_NOT_AUTHORISED = "Credit Note must be AUTHORISED before it can be allocated."  # guessed
+ALLOCATION_INVOICE_NOT_AUTHORISED = "Credit Notes can only be allocated to AUTHORISED invoices."  # guessed
+# docs §8b: the same contact and currency are [?]; refused here so a client never relies on a mismatch.
+ALLOCATION_OTHER_CONTACT = "Credit Note cannot be allocated to an invoice of another contact."  # guessed
+ALLOCATION_OTHER_CURRENCY = "Credit Note cannot be allocated to an invoice in another currency."  # guessed
+ALLOCATION_DATE_REQUIRED = "A Date must be specified for the allocation."  # guessed
+ALLOCATION_AMOUNT_NOT_POSITIVE = "Allocation amount must be greater than zero."  # guessed
+PAYMENT_TWO_DOCUMENTS = "A payment can be applied to an invoice or a credit note, not both."  # guessed
 CONTACT_NAME_REQUIRED = "The contact name must be specified."  # guessed
 CONTACT_ID_NOT_FOUND = (
     "The contact with the specified ContactID '{contact_id}' could not be found."  # guessed
@@ -191,7 +214,52 @@ def _contact_errors(org: Organisation, merged: dict, existing: dict | None, elem
     return errors
 
 
-# ---------------------------------------------------------------- invoices
+# ---------------------------------------------------------------- invoices and credit notes
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What tells an invoice from a credit note. Everything else (lines, tax, totals, numbering, status
+    changes, the lock once money is applied) is one code path: Xero computes a credit note as it does an
+    invoice (docs §8b)."""
+
+    collection: str  # the Organisation attribute holding them
+    id_field: str
+    number_field: str
+    sales_type: str  # numbered automatically; the number is unique among these
+    purchase_type: str
+    noun: str  # as Xero's messages name the document
+    number_prefix: str
+    counter: str  # the Organisation attribute holding the next automatic number
+    number_taken: str
+    type_invalid: str
+    not_found: str
+    not_valid_for_modification: str
+    not_valid_for_creation: str
+
+    def records(self, org: Organisation) -> dict[str, dict]:
+        return getattr(org, self.collection)
+
+    def sales_by_number(self, org: Organisation, number: str) -> dict | None:
+        if self.sales_type == "ACCREC":
+            return org.accrec_by_number(number)
+        return org.accreccredit_by_number(number)
+
+
+INVOICE = DocumentKind(
+    collection="invoices", id_field="InvoiceID", number_field="InvoiceNumber", sales_type="ACCREC",
+    purchase_type="ACCPAY", noun="invoice", number_prefix="INV-", counter="next_invoice_number",
+    number_taken=INVOICE_NUMBER_TAKEN, type_invalid=INVOICE_TYPE_INVALID, not_found=INVOICE_NOT_FOUND,
+    not_valid_for_modification=NOT_VALID_FOR_MODIFICATION, not_valid_for_creation=NOT_VALID_FOR_CREATION,
+)  # fmt: skip
+CREDIT_NOTE = DocumentKind(
+    collection="credit_notes", id_field="CreditNoteID", number_field="CreditNoteNumber",
+    sales_type="ACCRECCREDIT", purchase_type="ACCPAYCREDIT", noun="credit note", number_prefix="CN-",
+    counter="next_credit_note_number", number_taken=CREDIT_NOTE_NUMBER_TAKEN,
+    type_invalid=CREDIT_NOTE_TYPE_INVALID, not_found=CREDIT_NOTE_NOT_FOUND,
+    not_valid_for_modification=CREDIT_NOTE_NOT_VALID_FOR_MODIFICATION,
+    not_valid_for_creation=CREDIT_NOTE_NOT_VALID_FOR_CREATION,
+)  # fmt: skip
 
 
 def save_invoice(
@@ -204,77 +272,120 @@ def save_invoice(
     unitdp: int = 2,
 ) -> dict:
     """Create, update-or-create (by InvoiceID, else ACCREC InvoiceNumber) or update one invoice."""
-    existing = target if mode == "update" else _match_invoice(org, element) if mode == "upsert" else None
+    return save_document(org, element, INVOICE, now=now, mode=mode, target=target, unitdp=unitdp)
+
+
+def save_credit_note(
+    org: Organisation,
+    element: dict,
+    *,
+    now: datetime,
+    mode: str,
+    target: dict | None = None,
+    unitdp: int = 2,
+) -> dict:
+    """Create, update-or-create (by CreditNoteID, else ACCRECCREDIT CreditNoteNumber) or update one."""
+    return save_document(org, element, CREDIT_NOTE, now=now, mode=mode, target=target, unitdp=unitdp)
+
+
+def save_document(
+    org: Organisation,
+    element: dict,
+    kind: DocumentKind,
+    *,
+    now: datetime,
+    mode: str,
+    target: dict | None = None,
+    unitdp: int = 2,
+) -> dict:
+    existing = target if mode == "update" else _match_document(org, element, kind) if mode == "upsert" else None
     errors: list[str] = []
-    draft = _invoice_draft(org, element, existing, now=now, unitdp=unitdp, errors=errors)
+    draft = _document_draft(org, element, existing, kind, now=now, unitdp=unitdp, errors=errors)
     if errors:
         raise Rejected(errors)
     contact = draft.pop("_contact")
     if contact.get("ContactID") is None:
         contact = save_contact(org, contact, now=now, mode="create")
     draft["ContactID"] = contact["ContactID"]
-    if draft["Type"] == "ACCREC":
+    if kind is INVOICE:
         # Xero flags customers itself, without moving the contact's UpdatedDateUTC (docs §4, §6).
-        contact["IsCustomer"] = True
-        if not draft.get("InvoiceNumber"):
-            draft["InvoiceNumber"] = _next_invoice_number(org)
-    else:
-        contact["IsSupplier"] = True
+        contact["IsCustomer" if draft["Type"] == "ACCREC" else "IsSupplier"] = True
+    if draft["Type"] == kind.sales_type and not draft.get(kind.number_field):
+        draft[kind.number_field] = _next_number(org, kind)
+    records = kind.records(org)
     if existing is None:
-        invoice = {"InvoiceID": new_id(), **draft, "UpdatedDateUTC": now}
-        org.invoices[invoice["InvoiceID"]] = invoice
-        org.remember("invoices", invoice)
-        return invoice
+        document = {kind.id_field: new_id(), **draft, "UpdatedDateUTC": now}
+        records[document[kind.id_field]] = document
+        org.remember(kind.collection, document)
+        return document
     changed = [key for key, value in draft.items() if existing.get(key) != value]
-    silent = org.live_payments(existing["InvoiceID"]) and set(changed) <= set(SILENT_ON_PAID_INVOICE)
+    silent = money_applied(org, kind, existing) and set(changed) <= set(SILENT_ON_PAID_INVOICE)
     existing.update(draft)
-    org.remember("invoices", existing)
+    org.remember(kind.collection, existing)
     if changed and not silent:
         existing["UpdatedDateUTC"] = now
     return existing
 
 
-def _match_invoice(org: Organisation, element: dict) -> dict | None:
-    invoice_id = element.get("InvoiceID")
-    if invoice_id:
-        found = org.invoices.get(str(invoice_id).lower())
+def money_applied(org: Organisation, kind: DocumentKind, document: dict) -> bool:
+    """Payments on an invoice or credit allocated to it; refunds of a credit note or allocations from it."""
+    document_id = document[kind.id_field]
+    if org.live_payments(document_id):
+        return True
+    if kind is INVOICE:
+        return bool(org.allocations_to_invoice(document_id))
+    return bool(org.allocations_of_credit_note(document_id))
+
+
+def _match_document(org: Organisation, element: dict, kind: DocumentKind) -> dict | None:
+    document_id = element.get(kind.id_field)
+    if document_id:
+        found = kind.records(org).get(str(document_id).lower())
         if found is None:
-            raise Rejected([INVOICE_NOT_FOUND])
+            raise Rejected([kind.not_found])
         return found
-    number = _text(element.get("InvoiceNumber"))
-    if number and (_text(element.get("Type")).upper() or "ACCREC") == "ACCREC":
-        return org.accrec_by_number(number)
+    number = _text(element.get(kind.number_field))
+    if number and (_text(element.get("Type")).upper() or kind.sales_type) == kind.sales_type:
+        return kind.sales_by_number(org, number)
     return None
 
 
-def _next_invoice_number(org: Organisation) -> str:
+def _next_number(org: Organisation, kind: DocumentKind) -> str:
     while True:
-        number = f"INV-{org.next_invoice_number:04d}"
-        org.next_invoice_number += 1
-        if org.accrec_by_number(number) is None:
+        counter = getattr(org, kind.counter)
+        number = f"{kind.number_prefix}{counter:04d}"
+        setattr(org, kind.counter, counter + 1)
+        if kind.sales_by_number(org, number) is None:
             return number
 
 
-def _invoice_draft(
-    org: Organisation, element: dict, existing: dict | None, *, now: datetime, unitdp: int, errors: list[str]
+def _document_draft(
+    org: Organisation,
+    element: dict,
+    existing: dict | None,
+    kind: DocumentKind,
+    *,
+    now: datetime,
+    unitdp: int,
+    errors: list[str],
 ) -> dict:
-    """The invoice as it would be after this write (without ID/UpdatedDateUTC), collecting errors."""
+    """The document as it would be after this write (without ID/UpdatedDateUTC), collecting errors."""
     old = existing or {}
-    invoice_type = old.get("Type") or _text(element.get("Type")).upper()
-    if invoice_type not in ("ACCREC", "ACCPAY"):
-        errors.append(INVOICE_TYPE_INVALID)
-        invoice_type = "ACCREC"
+    document_type = old.get("Type") or _text(element.get("Type")).upper()
+    if document_type not in (kind.sales_type, kind.purchase_type):
+        errors.append(kind.type_invalid)
+        document_type = kind.sales_type
 
     status = _text(element.get("Status")).upper() or old.get("Status") or "DRAFT"
     if status not in INVOICE_STATUSES:
-        errors.append(f"'{element.get('Status')}' is not a valid invoice Status.")  # guessed
+        errors.append(f"'{element.get('Status')}' is not a valid {kind.noun} Status.")  # guessed
         return {}
-    has_payments = bool(existing and org.live_payments(existing["InvoiceID"]))
+    applied = bool(existing and money_applied(org, kind, existing))
     if existing is None:
         if status not in CREATABLE_STATUSES:
-            errors.append(NOT_VALID_FOR_CREATION)
+            errors.append(kind.not_valid_for_creation)
     else:
-        problem = _status_change_error(old["Status"], status, has_payments)
+        problem = _status_change_error(old["Status"], status, applied, kind)
         if problem:
             errors.append(problem)
             return {}
@@ -282,25 +393,25 @@ def _invoice_draft(
     contact = _resolve_contact(org, element, old, errors)
 
     draft = {
-        "Type": invoice_type,
+        "Type": document_type,
         "_contact": contact,
         "Status": status,
         "LineAmountTypes": old.get("LineAmountTypes", "Exclusive"),
         "CurrencyCode": old.get("CurrencyCode", org.base_currency),
         "SentToContact": old.get("SentToContact", False),
     }
-    for key in ("InvoiceNumber", "Reference", "BrandingThemeID", "Url"):
+    for key in (kind.number_field, "Reference", "BrandingThemeID", "Url"):
         value = element.get(key, old.get(key))
         if value is not None:
             draft[key] = value
     if "SentToContact" in element:
         draft["SentToContact"] = bool(element["SentToContact"])
     if "LineAmountTypes" in element:
-        kind = LINE_AMOUNT_TYPES.get(_text(element["LineAmountTypes"]).lower())
-        if kind is None:
+        amount_types = LINE_AMOUNT_TYPES.get(_text(element["LineAmountTypes"]).lower())
+        if amount_types is None:
             errors.append(f"'{element['LineAmountTypes']}' is not a valid LineAmountTypes value.")  # guessed
         else:
-            draft["LineAmountTypes"] = kind
+            draft["LineAmountTypes"] = amount_types
     if "CurrencyCode" in element:
         currency = _text(element["CurrencyCode"]).upper()
         if currency != org.base_currency:
@@ -316,20 +427,20 @@ def _invoice_draft(
         elif key in old:
             draft[key] = old[key]
     draft.setdefault("Date", now.date())
-    if "DueDate" not in draft and invoice_type == "ACCREC":
+    if "DueDate" not in draft and document_type == "ACCREC":
         draft["DueDate"] = _sales_due_date(draft["Date"], org.sales_due_day)
 
-    number = _text(draft.get("InvoiceNumber"))
-    if invoice_type == "ACCREC" and number:
-        holder = org.accrec_by_number(number)
+    number = _text(draft.get(kind.number_field))
+    if document_type == kind.sales_type and number:
+        holder = kind.sales_by_number(org, number)
         if holder is not None and holder is not existing:
-            errors.append(INVOICE_NUMBER_TAKEN)
+            errors.append(kind.number_taken)
 
-    lines = _draft_lines(org, element, old, invoice_type, draft["LineAmountTypes"], status, unitdp, errors)
+    lines = _draft_lines(org, element, old, document_type, draft["LineAmountTypes"], status, unitdp, errors)
     draft["LineItems"] = lines
     draft.update(_totals(lines, draft["LineAmountTypes"]))
 
-    if has_payments:
+    if applied:
         # Only dates, references and the sent flag may change once money is allocated.
         locked = [k for k in draft if k not in FREE_ON_PAID_INVOICE and k not in ("_contact", "Status")]
         if contact.get("ContactID") != old["ContactID"] or any(
@@ -384,21 +495,21 @@ def _comparable(value: object) -> object:
     return value
 
 
-def _status_change_error(current: str, requested: str, has_payments: bool) -> str | None:
+def _status_change_error(current: str, requested: str, money_applied: bool, kind: DocumentKind) -> str | None:
     if current in ("VOIDED", "DELETED"):
-        return NOT_VALID_FOR_MODIFICATION
+        return kind.not_valid_for_modification
     if requested == current:
         return None
     if requested == "DELETED":
-        return None if current in ("DRAFT", "SUBMITTED") else NOT_VALID_FOR_MODIFICATION
-    if has_payments:
-        return STATUS_BLOCKED_BY_PAYMENTS.format(status=requested)
+        return None if current in ("DRAFT", "SUBMITTED") else kind.not_valid_for_modification
+    if money_applied:
+        return STATUS_BLOCKED_BY_PAYMENTS.format(status=requested, noun=kind.noun)
     allowed = {
         "DRAFT": ("SUBMITTED", "AUTHORISED"),
         "SUBMITTED": ("DRAFT", "AUTHORISED"),
         "AUTHORISED": ("VOIDED",),
     }
-    return None if requested in allowed.get(current, ()) else NOT_VALID_FOR_MODIFICATION
+    return None if requested in allowed.get(current, ()) else kind.not_valid_for_modification
 
 
 def _sales_due_date(issued: date, day: int) -> date:
@@ -481,7 +592,7 @@ def _line(
         return line
     line["TaxType"] = tax_type
     line["TaxAmount"] = _line_tax(raw, line["LineAmount"], rate["EffectiveRate"], amount_types, errors)
-    if invoice_type == "ACCPAY" and ("DiscountRate" in line or "DiscountAmount" in line):
+    if invoice_type in ("ACCPAY", "ACCPAYCREDIT") and ("DiscountRate" in line or "DiscountAmount" in line):
         errors.append("Discounts are only supported on ACCREC invoices.")  # guessed
     line["Tracking"] = raw.get("Tracking") or []
     return line
@@ -585,18 +696,58 @@ def amount_paid(org: Organisation, invoice: dict) -> Decimal:
     return sum((p["Amount"] for p in org.live_payments(invoice["InvoiceID"])), Decimal("0.00"))
 
 
-# ---------------------------------------------------------------- payments
+def amount_credited(org: Organisation, invoice: dict) -> Decimal:
+    return sum((a["Amount"] for a in org.allocations_to_invoice(invoice["InvoiceID"])), Decimal("0.00"))
+
+
+def amount_due(org: Organisation, invoice: dict) -> Decimal:
+    return invoice["Total"] - amount_paid(org, invoice) - amount_credited(org, invoice)
+
+
+def remaining_credit(org: Organisation, credit_note: dict) -> Decimal:
+    """Total less what was allocated to invoices and what was refunded (docs §8b)."""
+    note_id = credit_note["CreditNoteID"]
+    refunded = sum((p["Amount"] for p in org.live_payments(note_id)), Decimal("0.00"))
+    allocated = sum((a["Amount"] for a in org.allocations_of_credit_note(note_id)), Decimal("0.00"))
+    return credit_note["Total"] - refunded - allocated
+
+
+def outstanding(org: Organisation, kind: DocumentKind, document: dict) -> Decimal:
+    """What a payment may still take: an invoice's AmountDue, a credit note's RemainingCredit."""
+    return amount_due(org, document) if kind is INVOICE else remaining_credit(org, document)
+
+
+def _settle(org: Organisation, kind: DocumentKind, document: dict, *, on: date | None, now: datetime) -> None:
+    """PAID once nothing is outstanding, AUTHORISED again once money is taken off; UpdatedDateUTC moves on
+    every change of what is applied to it."""
+    left = outstanding(org, kind, document)
+    if left == 0 and document["Status"] == "AUTHORISED":
+        document["Status"] = "PAID"
+        document["FullyPaidOnDate"] = on or now.date()
+    elif left > 0 and document["Status"] == "PAID":
+        document["Status"] = "AUTHORISED"
+        document.pop("FullyPaidOnDate", None)
+    document["UpdatedDateUTC"] = now
+
+
+# ---------------------------------------------------------------- payments and refunds
+
+PAYMENT_TYPES = {
+    "ACCREC": "ACCRECPAYMENT",
+    "ACCPAY": "ACCPAYPAYMENT",
+    "ACCRECCREDIT": "ARCREDITPAYMENT",
+    "ACCPAYCREDIT": "APCREDITPAYMENT",
+}
 
 
 def create_payment(org: Organisation, element: dict, *, now: datetime) -> dict:
-    """Apply one payment to an AUTHORISED invoice; a full payment turns it PAID."""
+    """Apply one payment to an AUTHORISED invoice, or (a "CreditNote" instead of an "Invoice") refund money
+    from an AUTHORISED credit note; paying off what is outstanding turns the document PAID."""
     if element.get("PaymentID") and str(element["PaymentID"]).lower() in org.payments:
         raise Rejected([PAYMENTS_IMMUTABLE])
     errors: list[str] = []
-    invoice = _payment_invoice(org, element)
-    if invoice is None:
-        errors.append(INVOICE_NOT_FOUND)
-    elif invoice["Status"] != "AUTHORISED":
+    kind, document = _payment_document(org, element, errors)
+    if document is not None and document["Status"] != "AUTHORISED":
         errors.append(PAYMENT_NOT_AUTHORISED)
     account = _payment_account(org, element, errors)
 
@@ -607,20 +758,15 @@ def create_payment(org: Organisation, element: dict, *, now: datetime) -> dict:
         errors.append(str(error))
     if amount is not None and amount <= 0:
         errors.append(PAYMENT_AMOUNT_NOT_POSITIVE)
-    elif amount is not None and invoice is not None and amount > invoice["Total"] - amount_paid(org, invoice):
+    elif amount is not None and document is not None and amount > outstanding(org, kind, document):
         errors.append(PAYMENT_EXCEEDS)
-    paid_on = now.date()
-    if element.get("Date"):
-        try:
-            paid_on = parse_date(element["Date"])
-        except ValueError as error:
-            errors.append(str(error))
+    paid_on = _element_date(element, now, errors)
     if errors:
         raise Rejected(errors)
 
     payment = {
         "PaymentID": new_id(),
-        "InvoiceID": invoice["InvoiceID"],
+        kind.id_field: document[kind.id_field],
         "AccountID": account["AccountID"],
         "Date": paid_on,
         "Amount": amount,
@@ -629,20 +775,54 @@ def create_payment(org: Organisation, element: dict, *, now: datetime) -> dict:
         "Reference": element.get("Reference") or "",
         "IsReconciled": bool(element.get("IsReconciled", False)),
         "Status": "AUTHORISED",
-        "PaymentType": "ACCRECPAYMENT" if invoice["Type"] == "ACCREC" else "ACCPAYPAYMENT",
+        "PaymentType": PAYMENT_TYPES[document["Type"]],
         "UpdatedDateUTC": now,
     }
     org.payments[payment["PaymentID"]] = payment
     org.remember("payments", payment)
-    if amount_paid(org, invoice) == invoice["Total"]:
-        invoice["Status"] = "PAID"
-        invoice["FullyPaidOnDate"] = paid_on
-    invoice["UpdatedDateUTC"] = now
+    _settle(org, kind, document, on=paid_on, now=now)
     return payment
 
 
-def _payment_invoice(org: Organisation, element: dict) -> dict | None:
-    ref = element.get("Invoice") if isinstance(element.get("Invoice"), dict) else {}
+def _element_date(element: dict, now: datetime, errors: list[str]) -> date:
+    if not element.get("Date"):
+        return now.date()
+    try:
+        return parse_date(element["Date"])
+    except ValueError as error:
+        errors.append(str(error))
+        return now.date()
+
+
+def _reference(element: dict, key: str) -> dict:
+    ref = element.get(key)
+    return ref if isinstance(ref, dict) else {}
+
+
+def _payment_document(org: Organisation, element: dict, errors: list[str]) -> tuple[DocumentKind, dict | None]:
+    """The invoice a payment is for, or the credit note a refund is paid from."""
+    invoice_ref, note_ref = _reference(element, "Invoice"), _reference(element, "CreditNote")
+    wants_invoice = bool(invoice_ref.get("InvoiceID") or _text(invoice_ref.get("InvoiceNumber"))
+                         or _text(element.get("InvoiceNumber")))  # fmt: skip
+    note_number = _text(note_ref.get("CreditNoteNumber")) or _text(element.get("CreditNoteNumber"))
+    if note_ref.get("CreditNoteID") or note_number:
+        if wants_invoice:
+            errors.append(PAYMENT_TWO_DOCUMENTS)
+            return CREDIT_NOTE, None
+        if note_ref.get("CreditNoteID"):
+            note = org.credit_notes.get(str(note_ref["CreditNoteID"]).lower())
+        else:
+            note = org.credit_note_by_ref(note_number)
+        if note is None:
+            errors.append(CREDIT_NOTE_NOT_FOUND)
+        return CREDIT_NOTE, note
+    invoice = _invoice_by_reference(org, invoice_ref, element)
+    if invoice is None:
+        errors.append(INVOICE_NOT_FOUND)
+    return INVOICE, invoice
+
+
+def _invoice_by_reference(org: Organisation, ref: dict, element: dict) -> dict | None:
     if ref.get("InvoiceID"):
         return org.invoices.get(str(ref["InvoiceID"]).lower())
     number = _text(ref.get("InvoiceNumber")) or _text(element.get("InvoiceNumber"))
@@ -664,17 +844,86 @@ def _payment_account(org: Organisation, element: dict, errors: list[str]) -> dic
     return account
 
 
+def payment_document(org: Organisation, payment: dict) -> tuple[DocumentKind, dict]:
+    """The invoice a payment is on, or the credit note a refund was paid from."""
+    if payment.get("CreditNoteID"):
+        return CREDIT_NOTE, org.credit_notes[payment["CreditNoteID"]]
+    return INVOICE, org.invoices[payment["InvoiceID"]]
+
+
 def delete_payment(org: Organisation, payment: dict, element: dict, *, now: datetime) -> dict:
-    """The only change Xero allows to a payment: Status DELETED. It reopens the invoice."""
+    """The only change Xero allows to a payment: Status DELETED. It reopens the invoice (a deleted refund
+    gives the credit note its credit back)."""
     if _text(element.get("Status")).upper() != "DELETED":
         raise Rejected([PAYMENTS_IMMUTABLE])
     if payment["Status"] == "DELETED":
         raise Rejected([PAYMENT_ALREADY_DELETED])
     payment["Status"] = "DELETED"
     payment["UpdatedDateUTC"] = now
-    invoice = org.invoices[payment["InvoiceID"]]
-    if invoice["Status"] == "PAID":
-        invoice["Status"] = "AUTHORISED"
-        invoice.pop("FullyPaidOnDate", None)
-    invoice["UpdatedDateUTC"] = now
+    kind, document = payment_document(org, payment)
+    _settle(org, kind, document, on=None, now=now)
     return payment
+
+
+# ---------------------------------------------------------------- allocations
+
+
+def allocate_credit_note(org: Organisation, credit_note: dict, element: dict, *, now: datetime) -> dict:
+    """Apply part of an AUTHORISED credit note to an invoice of the same contact and currency: at most the
+    credit note's RemainingCredit and the invoice's AmountDue (docs §8b). Both turn PAID at zero."""
+    errors: list[str] = []
+    if credit_note["Status"] not in ("AUTHORISED", "PAID"):
+        # A PAID one has no credit left: that is refused below as more than is outstanding.
+        errors.append(ALLOCATION_NOT_AUTHORISED)
+    invoice = _invoice_by_reference(org, _reference(element, "Invoice"), {})
+    if invoice is None:
+        errors.append(INVOICE_NOT_FOUND)
+    else:
+        if invoice["Type"] != {"ACCRECCREDIT": "ACCREC", "ACCPAYCREDIT": "ACCPAY"}[credit_note["Type"]]:
+            errors.append(ALLOCATION_WRONG_TYPE)
+        if invoice["Status"] == "PAID":
+            errors.append(ALLOCATION_INVOICE_PAID)
+        elif invoice["Status"] != "AUTHORISED":
+            errors.append(ALLOCATION_INVOICE_NOT_AUTHORISED)
+        if invoice["ContactID"] != credit_note["ContactID"]:
+            errors.append(ALLOCATION_OTHER_CONTACT)
+        if invoice["CurrencyCode"] != credit_note["CurrencyCode"]:
+            errors.append(ALLOCATION_OTHER_CURRENCY)
+    amount = None
+    try:
+        amount = round_money(to_decimal(element.get("Amount"), "Amount"))
+    except ValueError as error:
+        errors.append(str(error))
+    if amount is not None and amount <= 0:
+        errors.append(ALLOCATION_AMOUNT_NOT_POSITIVE)
+    elif amount is not None and (
+        amount > remaining_credit(org, credit_note) or (invoice is not None and amount > amount_due(org, invoice))
+    ):
+        errors.append(ALLOCATION_EXCEEDS)
+    # The spec makes Date required on an allocation (Allocation.required: Amount, Invoice, Date).
+    if not element.get("Date"):
+        errors.append(ALLOCATION_DATE_REQUIRED)
+    allocated_on = _element_date(element, now, errors)
+    if errors:
+        raise Rejected(errors)
+
+    allocation = {
+        "AllocationID": new_id(),
+        "CreditNoteID": credit_note["CreditNoteID"],
+        "InvoiceID": invoice["InvoiceID"],
+        "Amount": amount,
+        "Date": allocated_on,
+    }
+    org.allocations[allocation["AllocationID"]] = allocation
+    org.remember("allocations", allocation)
+    _settle(org, CREDIT_NOTE, credit_note, on=allocated_on, now=now)
+    _settle(org, INVOICE, invoice, on=allocated_on, now=now)
+    return allocation
+
+
+def delete_allocation(org: Organisation, allocation: dict, *, now: datetime) -> dict:
+    """Take an allocation off: the credit comes back to the credit note and the invoice owes it again."""
+    del org.allocations[allocation["AllocationID"]]
+    _settle(org, CREDIT_NOTE, org.credit_notes[allocation["CreditNoteID"]], on=None, now=now)
+    _settle(org, INVOICE, org.invoices[allocation["InvoiceID"]], on=None, now=now)
+    return allocation

@@ -262,11 +262,14 @@ class _Handler(BaseHTTPRequestHandler):
             detail = f"The Idempotency-Key header must be at most {MAX_IDEMPOTENCY_KEY} characters."
             return json_reply(400, errors.post_data_invalid(detail))
         cache_key = (tenant_id, method, path, key) if key else None
+        # /{Resource}[/{id}[/{SubResource}[/{id}]]], e.g. /CreditNotes/{id}/Allocations/{AllocationID}
         segments = path.strip("/").split("/")[2:]
         request = api.ApiRequest(
             method=method,
-            resource=api.RESOURCES.get(segments[0].lower()) if 1 <= len(segments) <= 2 else None,
-            ref=segments[1] if len(segments) == 2 else None,
+            resource=api.RESOURCES.get(segments[0].lower()) if 1 <= len(segments) <= 4 else None,
+            ref=segments[1] if len(segments) >= 2 else None,
+            sub=segments[2].lower() if len(segments) >= 3 else None,
+            sub_ref=segments[3] if len(segments) == 4 else None,
             query=query,
             headers=headers,
             body=call["request_json"],

@@ -1,9 +1,11 @@
-"""The data of one Xero organisation (tenant): contacts, invoices, payments, chart of accounts, tax rates.
+"""The data of one Xero organisation (tenant): contacts, invoices, credit notes and their allocations, payments
+(refunds of credit notes among them), chart of accounts, tax rates.
 
 Records are kept as dicts keyed by Xero's PascalCase field names, holding Python values (Decimal,
 date, aware datetime); :mod:`xero_emulator.render` turns them into Xero's JSON. Figures that Xero
-derives (an invoice's AmountPaid, AmountDue, its Payments list) are not stored but computed from the
-payments, so they can never disagree.
+derives (an invoice's AmountPaid, AmountCredited, AmountDue, its Payments and CreditNotes lists; a credit
+note's RemainingCredit) are not stored but computed from the payments and allocations, so they can never
+disagree.
 """
 
 import uuid
@@ -27,8 +29,20 @@ _INDEXED = {
     "contact_name": ("contacts", "ContactID", lambda contact: contact["Name"].strip().lower()),
     "contact_number": ("contacts", "ContactID", lambda contact: (contact.get("ContactNumber") or "").lower()),
     "invoice_number": ("invoices", "InvoiceID", lambda invoice: (invoice.get("InvoiceNumber") or "").lower()),
-    "payment_invoice": ("payments", "PaymentID", lambda payment: payment["InvoiceID"]),
+    "credit_note_number": (
+        "credit_notes", "CreditNoteID", lambda note: (note.get("CreditNoteNumber") or "").lower()
+    ),
+    # A payment is on an invoice, or (a refund) on a credit note: IDs are unique across both.
+    "payment_document": ("payments", "PaymentID", lambda payment: payment_document_id(payment)),
+    "allocation_invoice": ("allocations", "AllocationID", lambda allocation: allocation["InvoiceID"]),
+    "allocation_credit_note": ("allocations", "AllocationID", lambda allocation: allocation["CreditNoteID"]),
 }
+_COLLECTIONS = ("contacts", "invoices", "credit_notes", "payments", "allocations")
+
+
+def payment_document_id(payment: dict) -> str:
+    """The invoice a payment is on, or the credit note a refund is paid from."""
+    return payment.get("InvoiceID") or payment["CreditNoteID"]
 
 
 def _account(code, name, type_, *, status="ACTIVE", tax_type="NONE", enable_payments=False, **extra):
@@ -100,9 +114,14 @@ class Organisation:
     tax_rates: dict[str, dict] = field(default_factory=dict)  # TaxType -> tax rate
     contacts: dict[str, dict] = field(default_factory=dict)  # ContactID -> contact, in creation order
     invoices: dict[str, dict] = field(default_factory=dict)  # InvoiceID -> invoice
-    payments: dict[str, dict] = field(default_factory=dict)  # PaymentID -> payment
-    # Xero's invoice settings: the next automatic number is INV-{next_invoice_number:04d}.
+    payments: dict[str, dict] = field(default_factory=dict)  # PaymentID -> payment or refund
+    credit_notes: dict[str, dict] = field(default_factory=dict)  # CreditNoteID -> credit note
+    # AllocationID -> a credit note's amount applied to an invoice; a deleted allocation is removed.
+    allocations: dict[str, dict] = field(default_factory=dict)
+    # Xero's invoice settings: the next automatic number is INV-{next_invoice_number:04d}, and a credit
+    # note's CN-{next_credit_note_number:04d}.
     next_invoice_number: int = 1
+    next_credit_note_number: int = 1
     # Sales invoices without a DueDate fall due on the 20th of the following month, as in the demo company.
     sales_due_day: int = 20
     # Index name -> key -> ids in creation order. Built on first use and added to by remember() as records
@@ -152,17 +171,36 @@ class Organisation:
             return found
         return next(iter(self._lookup("invoice_number", ref.strip().lower())), None)
 
+    def accreccredit_by_number(self, number: str) -> dict | None:
+        found = self._lookup("credit_note_number", number.strip().lower())
+        return next((n for n in found if n["Type"] == "ACCRECCREDIT"), None)
+
+    def credit_note_by_ref(self, ref: str) -> dict | None:
+        """A CreditNoteID, or a CreditNoteNumber (Xero accepts either in /CreditNotes/{id})."""
+        found = self.credit_notes.get(ref.lower())
+        if found:
+            return found
+        return next(iter(self._lookup("credit_note_number", ref.strip().lower())), None)
+
     def payments_by_invoice(self) -> dict[str, list[dict]]:
+        """Payments grouped by the invoice they are on (refunds by their credit note)."""
         grouped: dict[str, list[dict]] = {}
         for payment in self.payments.values():
-            grouped.setdefault(payment["InvoiceID"], []).append(payment)
+            grouped.setdefault(payment_document_id(payment), []).append(payment)
         return grouped
 
-    def live_payments(self, invoice_id: str) -> list[dict]:
-        return [p for p in self._lookup("payment_invoice", invoice_id) if p["Status"] != "DELETED"]
+    def live_payments(self, document_id: str) -> list[dict]:
+        """The payments on an invoice, or the refunds of a credit note, that are not deleted."""
+        return [p for p in self._lookup("payment_document", document_id) if p["Status"] != "DELETED"]
+
+    def allocations_to_invoice(self, invoice_id: str) -> list[dict]:
+        return self._lookup("allocation_invoice", invoice_id)
+
+    def allocations_of_credit_note(self, credit_note_id: str) -> list[dict]:
+        return self._lookup("allocation_credit_note", credit_note_id)
 
     def remember(self, collection: str, record: dict) -> None:
-        """Index a record of `collection` ("contacts", "invoices", "payments") just created or changed."""
+        """Index a record of `collection` ("contacts", "invoices", ...) just created or changed."""
         if self._indexes is None:
             return  # the first lookup indexes everything
         for name, (indexed, id_field, key) in _INDEXED.items():
@@ -173,7 +211,7 @@ class Organisation:
         collection_name, _, key = _INDEXED[name]
         if self._indexes is None:
             self._indexes = {index: {} for index in _INDEXED}
-            for collection in ("contacts", "invoices", "payments"):
+            for collection in _COLLECTIONS:
                 for record in getattr(self, collection).values():
                     self.remember(collection, record)
         collection = getattr(self, collection_name)
@@ -195,7 +233,10 @@ class Organisation:
                 "contacts": list(self.contacts.values()),
                 "invoices": list(self.invoices.values()),
                 "payments": list(self.payments.values()),
+                "credit_notes": list(self.credit_notes.values()),
+                "allocations": list(self.allocations.values()),
                 "next_invoice_number": self.next_invoice_number,
+                "next_credit_note_number": self.next_credit_note_number,
                 "sales_due_day": self.sales_due_day,
             }
         )
@@ -214,6 +255,10 @@ class Organisation:
             contacts={c["ContactID"]: c for c in data["contacts"]},
             invoices={i["InvoiceID"]: i for i in data["invoices"]},
             payments={p["PaymentID"]: p for p in data["payments"]},
+            # State files written before credit notes existed have none.
+            credit_notes={n["CreditNoteID"]: n for n in data.get("credit_notes", [])},
+            allocations={a["AllocationID"]: a for a in data.get("allocations", [])},
             next_invoice_number=data["next_invoice_number"],
+            next_credit_note_number=data.get("next_credit_note_number", 1),
             sales_due_day=data["sales_due_day"],
         )
