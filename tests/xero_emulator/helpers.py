@@ -59,6 +59,25 @@ class XeroClient:
         payment = {"Invoice": {"InvoiceID": invoice_id}, "Account": {"Code": account_code}, "Amount": amount}
         return self.put("/Payments", {"Payments": [{**payment, **fields}]})
 
+    def create_credit_note(self, **fields) -> dict:
+        response = self.put("/CreditNotes", {"CreditNotes": [credit_note(**fields)]})
+        assert response.status_code == 200, response.text
+        return body(response)["CreditNotes"][0]
+
+    def allocate(self, credit_note_id: str, invoice_id: str, amount, date="2026-01-10", **params):
+        allocation = {"Invoice": {"InvoiceID": invoice_id}, "Amount": amount, "Date": date}
+        return self.put(f"/CreditNotes/{credit_note_id}/Allocations", {"Allocations": [allocation]}, **params)
+
+    def refund(self, credit_note_id: str, amount, account_code: str = "090", **fields) -> requests.Response:
+        refund = {"CreditNote": {"CreditNoteID": credit_note_id}, "Account": {"Code": account_code}, "Amount": amount}
+        return self.put("/Payments", {"Payments": [{**refund, **fields}]})
+
+    def credit_note_now(self, credit_note_id: str) -> dict:
+        return body(self.get(f"/CreditNotes/{credit_note_id}"))["CreditNotes"][0]
+
+    def invoice_now(self, invoice_id: str) -> dict:
+        return body(self.get(f"/Invoices/{invoice_id}"))["Invoices"][0]
+
 
 def body(response: requests.Response) -> dict:
     """The JSON body with money as exact Decimals."""
@@ -90,6 +109,24 @@ def invoice(contact_name="Ann Customer", lines=None, **fields) -> dict:
     }
 
 
+def credit_note(contact_name="Ann Customer", lines=None, **fields) -> dict:
+    """An AUTHORISED ACCRECCREDIT credit note payload; fields override."""
+    return {
+        "Type": "ACCRECCREDIT",
+        "Contact": {"Name": contact_name},
+        "Date": "2026-01-05",
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": lines if lines is not None else [line()],
+        **fields,
+    }
+
+
 def first_error(response: requests.Response) -> str:
     """The first validation message of a 400 ValidationException (what the SDK shows as ``reason``)."""
     return body(response)["Elements"][0]["ValidationErrors"][0]["Message"]
+
+
+def errors_of(response: requests.Response) -> list[str]:
+    """Every validation message of the first element a 400 ValidationException lists."""
+    return [error["Message"] for error in body(response)["Elements"][0]["ValidationErrors"]]

@@ -15,8 +15,12 @@ import urllib3
 from xero_python.accounting import (
     Account,
     AccountingApi,
+    Allocation,
+    Allocations,
     Contact,
     Contacts,
+    CreditNote,
+    CreditNotes,
     Invoice,
     Invoices,
     LineAmountTypes,
@@ -233,3 +237,125 @@ def test_the_sdks_default_pool_silently_retries_a_dropped_put(emulator):
     assert len(emulator.calls_to("PUT", "/Contacts")) == 2
     assert result.contacts[0].status_attribute_string == "ERROR"
     assert [c["Name"] for c in emulator.contacts()] == ["Ann"]
+
+
+def refund_note(contact_id: str, number: str, quantity: int = 3, unit: str = "33.33") -> CreditNote:
+    return CreditNote(
+        type="ACCRECCREDIT",
+        contact=Contact(contact_id=contact_id),
+        credit_note_number=number,
+        date=date(2026, 1, 5),
+        status="AUTHORISED",
+        line_amount_types=LineAmountTypes.INCLUSIVE,
+        line_items=[
+            LineItem(description="Widget returned", quantity=Decimal(quantity), unit_amount=Decimal(unit),
+                     account_code="200", tax_type="OUTPUT2")
+        ],
+    )  # fmt: skip
+
+
+def test_the_sdk_calls_the_sync_makes_for_credit_notes_allocations_and_refunds(emulator, sdk):
+    accounting, tenant = sdk["accounting"], emulator.default_tenant_id
+    ann = accounting.create_contacts(tenant, Contacts(contacts=[Contact(name="Ann")]), _request_timeout=TIMEOUT)
+    ann_id = ann.contacts[0].contact_id
+    invoices = accounting.create_invoices(
+        tenant, Invoices(invoices=[sale(ann_id, "WEB-1", quantity=10)]), _request_timeout=TIMEOUT
+    ).invoices  # 115.00
+
+    # Credit notes in a batch, keyed by their own numbers, one of them a duplicate
+    notes = accounting.create_credit_notes(
+        tenant,
+        CreditNotes(credit_notes=[refund_note(ann_id, "CN-000042"), refund_note(ann_id, "CN-000042")]),
+        summarize_errors=False,
+        unitdp=4,
+        idempotency_key="credit-notes-1",
+        _request_timeout=TIMEOUT,
+    ).credit_notes
+    assert [n.status_attribute_string for n in notes] == ["OK", "ERROR"]
+    assert (notes[0].total, notes[0].total_tax, notes[0].remaining_credit) == (
+        Decimal("99.99"), Decimal("13.04"), Decimal("99.99")
+    )  # fmt: skip
+    assert notes[1].has_errors is True and notes[1].validation_errors[0].message == "Credit Note # must be unique."
+    note = notes[0]
+
+    # update_or_create matches by number; a reference change is allowed
+    updated = accounting.update_or_create_credit_notes(
+        tenant,
+        CreditNotes(credit_notes=[CreditNote(credit_note_number="CN-000042", reference="RMA 1")]),
+        summarize_errors=False,
+        unitdp=4,
+        idempotency_key="credit-notes-2",
+        _request_timeout=TIMEOUT,
+    ).credit_notes
+    assert (updated[0].credit_note_id, updated[0].reference) == (note.credit_note_id, "RMA 1")
+
+    # Part allocated to the invoice
+    allocations = accounting.create_credit_note_allocation(
+        tenant,
+        note.credit_note_id,
+        Allocations(allocations=[
+            Allocation(invoice=Invoice(invoice_id=invoices[0].invoice_id), amount=Decimal("40.00"),
+                       date=date(2026, 1, 6))
+        ]),
+        summarize_errors=False,
+        idempotency_key="allocation-1",
+        _request_timeout=TIMEOUT,
+    ).allocations  # fmt: skip
+    assert allocations[0].status_attribute_string == "OK" and allocations[0].amount == Decimal("40.00")
+    assert allocations[0].allocation_id
+
+    # The rest refunded by credit note number
+    refunds = accounting.create_payments(
+        tenant,
+        Payments(payments=[
+            Payment(credit_note=CreditNote(credit_note_number="CN-000042"), account=Account(code="620"),
+                    amount=Decimal("59.99"), date=date(2026, 1, 7), reference="REFUND-42")
+        ]),
+        summarize_errors=False,
+        _request_timeout=TIMEOUT,
+    ).payments  # fmt: skip
+    assert (refunds[0].status_attribute_string, refunds[0].payment_type) == ("OK", "ARCREDITPAYMENT")
+    assert refunds[0].credit_note.credit_note_id == note.credit_note_id
+
+    # Pulled back: the credit note PAID with its allocation and refund, the invoice credited
+    since = emulator.clock.now() - timedelta(seconds=5)
+    pulled = accounting.get_credit_notes(
+        tenant, if_modified_since=since, where='Type=="ACCRECCREDIT"', page=1, page_size=1000, unitdp=4,
+        _request_timeout=TIMEOUT,
+    )  # fmt: skip
+    assert pulled.pagination.item_count == 1
+    got = pulled.credit_notes[0]
+    assert (got.status, got.remaining_credit) == ("PAID", Decimal("0.00"))
+    assert [a.allocation_id for a in got.allocations] == [allocations[0].allocation_id]
+    assert [a.invoice.invoice_id for a in got.allocations] == [invoices[0].invoice_id]
+    assert [p.payment_id for p in got.payments] == [refunds[0].payment_id]
+    invoice = accounting.get_invoice(tenant, invoices[0].invoice_id, _request_timeout=TIMEOUT).invoices[0]
+    assert (invoice.amount_due, invoice.amount_credited) == (Decimal("75.00"), Decimal("40.00"))
+    assert [(c.credit_note_id, c.applied_amount) for c in invoice.credit_notes] == [
+        (note.credit_note_id, Decimal("40.00"))
+    ]
+
+    # A refund found by its reference after an unknown outcome, read as the SDK models it
+    found = accounting.get_payments(tenant, where='Reference=="REFUND-42"', _request_timeout=TIMEOUT).payments
+    assert [(p.payment_id, p.payment_type, p.invoice.type, p.invoice.invoice_id) for p in found] == [
+        (refunds[0].payment_id, "ARCREDITPAYMENT", "ACCRECCREDIT", note.credit_note_id)
+    ]
+    assert found[0].credit_note.credit_note_number == "CN-000042"
+
+    # Xero's refusals surface as the exception's reason
+    with pytest.raises(AccountingBadRequestException) as refused:
+        accounting.create_credit_note_allocation(
+            tenant, note.credit_note_id,
+            Allocations(allocations=[Allocation(invoice=Invoice(invoice_id=invoices[0].invoice_id),
+                                                amount=Decimal("1.00"), date=date(2026, 1, 8))]),
+            _request_timeout=TIMEOUT,
+        )  # fmt: skip
+    assert refused.value.reason == "Credit Note cannot be allocated as amount is greater than amount outstanding"
+
+    # Deleting the allocation gives the credit back
+    deleted = accounting.delete_credit_note_allocations(
+        tenant, note.credit_note_id, allocations[0].allocation_id, _request_timeout=TIMEOUT
+    )
+    assert deleted.is_deleted is True
+    again = accounting.get_credit_note(tenant, note.credit_note_id, _request_timeout=TIMEOUT).credit_notes[0]
+    assert (again.status, again.remaining_credit) == ("AUTHORISED", Decimal("40.00"))
