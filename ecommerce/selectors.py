@@ -1,7 +1,15 @@
-"""Read-side questions about sales: their totals, what has been paid, what is still due.
+"""Read-side questions about sales: their totals, what has been paid, refunded and credited, what is due.
 
-They use `sale.lines.all()` / `sale.receipts.all()` / `sale.payments.all()`, so a caller listing many
-sales prefetches those once (see SALE_PREFETCH) instead of running queries per sale.
+They use `sale.lines.all()`, `sale.receipts.all()`, `sale.payments.all()`, `sale.refunds.all()` and
+`sale.credit_allocations.all()`, so a caller listing many sales prefetches those once (see SALE_PREFETCH)
+instead of running queries per sale.
+
+How the money of a sale adds up (T its total):
+- paid P: receipts taken on the website and payments recorded in Xero, less what the accounts deleted;
+- refunds: each credits part of the sale (credit C), of which some money went back (M) and the rest was
+  taken off what was due (allocated);
+- credit allocated in Xero by the bookkeeper from a credit note of their own (B);
+- due = T - P - allocated - B; money held = P - M.
 """
 
 from collections.abc import Collection
@@ -10,9 +18,12 @@ from decimal import Decimal
 from django.db import models
 
 from . import totals
-from .models import Payment, Sale
+from .models import CreditNote, Payment, Sale
 
-SALE_PREFETCH = ("lines", "receipts", "payments")
+SALE_PREFETCH = ("lines", "receipts", "payments", "refunds", "credit_allocations__credit_note")
+
+# A credit note Xero holds as voided or deleted credits nothing.
+CREDIT_NOTE_COUNTS = (CreditNote.Status.AUTHORISED, CreditNote.Status.PAID)
 
 
 class PaymentState(models.TextChoices):
@@ -20,6 +31,10 @@ class PaymentState(models.TextChoices):
     PART_PAID = "part_paid", "Part paid"
     PAID = "paid", "Paid"
     OVERPAID = "overpaid", "Overpaid"
+    CREDITED = "credited", "Credited"
+    PART_REFUNDED = "part_refunded", "Part refunded"
+    REFUNDED = "refunded", "Refunded"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 def sale_totals(sale: Sale) -> totals.Totals:
@@ -37,28 +52,75 @@ def sale_totals(sale: Sale) -> totals.Totals:
 
 
 def sale_amount_paid(sale: Sale, *, excluding_receipts: Collection[int | None] = ()) -> Decimal:
-    """Receipts taken on the website plus payments recorded in Xero (those not deleted there)."""
+    """Receipts taken on the website plus payments recorded in Xero, less those the accounts deleted."""
     received = sum(
-        (receipt.amount for receipt in sale.receipts.all() if receipt.pk not in excluding_receipts), totals.ZERO
+        (receipt.amount for receipt in sale.receipts.all()
+         if receipt.pk not in excluding_receipts and receipt.removed_in_books_at is None), totals.ZERO
     )
     paid_in_xero = sum(
-        (payment.amount for payment in sale.payments.all() if payment.status == Payment.Status.ACTIVE),
+        (payment.amount for payment in sale.payments.all()
+         if payment.status == Payment.Status.ACTIVE and payment.credit_note_id is None),
         totals.ZERO,
     )
     return received + paid_in_xero
 
 
+def sale_amount_refunded(sale: Sale) -> Decimal:
+    """Money paid back to the customer by the website's refunds (less refund payments the accounts deleted)."""
+    return sum((refund.amount_refunded for refund in sale.refunds.all() if refund.removed_in_books_at is None),
+               totals.ZERO)
+
+
+def sale_amount_credited(sale: Sale) -> Decimal:
+    """What the website's refunds credit of the sale, money paid back or not."""
+    return sum((refund.credit_total for refund in sale.refunds.all()), totals.ZERO)
+
+
+def sale_credit_allocated_in_xero(sale: Sale) -> Decimal:
+    """Credit the bookkeeper applied to the sale's invoice in Xero from credit notes the website did not make
+    (the website's own refunds are counted from the refunds, once)."""
+    return sum((allocation.amount for allocation in sale.credit_allocations.all()
+                if allocation.credit_note.refund_id is None and allocation.credit_note.status in CREDIT_NOTE_COUNTS),
+               totals.ZERO)
+
+
+def sale_amount_allocated(sale: Sale) -> Decimal:
+    """Credit taken off what the sale owes: the website's refunds' allocations and the bookkeeper's credits."""
+    return (sum((refund.amount_allocated for refund in sale.refunds.all()), totals.ZERO)
+            + sale_credit_allocated_in_xero(sale))
+
+
 def sale_amount_due(sale: Sale, *, excluding_receipts: Collection[int | None] = ()) -> Decimal:
-    return sale_totals(sale).total - sale_amount_paid(sale, excluding_receipts=excluding_receipts)
+    return (sale_totals(sale).total - sale_amount_paid(sale, excluding_receipts=excluding_receipts)
+            - sale_amount_allocated(sale))
+
+
+def sale_amount_held(sale: Sale) -> Decimal:
+    """Money received and not paid back: the most a refund can give back."""
+    return sale_amount_paid(sale) - sale_amount_refunded(sale)
+
+
+def sale_amount_creditable(sale: Sale) -> Decimal:
+    """What is left to credit: the total, less what refunds and the bookkeeper's credits already cover."""
+    return sale_totals(sale).total - sale_amount_credited(sale) - sale_credit_allocated_in_xero(sale)
 
 
 def sale_payment_state(sale: Sale) -> PaymentState:
-    total = sale_totals(sale).total
-    paid = sale_amount_paid(sale)
-    if paid > total:
+    """The sale's state as a bookkeeper reads it. Money given back comes first (refunded or part refunded);
+    then credit that settled it (credited); then what was paid against what is due."""
+    if sale.status == Sale.Status.CANCELLED:
+        return PaymentState.CANCELLED
+    paid, refunded = sale_amount_paid(sale), sale_amount_refunded(sale)
+    if refunded > 0:
+        return PaymentState.REFUNDED if refunded >= paid else PaymentState.PART_REFUNDED
+    due = sale_amount_due(sale)
+    allocated = sale_amount_allocated(sale)
+    if allocated > 0 and due == 0:
+        return PaymentState.CREDITED
+    if due < 0:
         return PaymentState.OVERPAID
-    if paid == total:
+    if due == 0:
         return PaymentState.PAID
-    if paid == 0:
+    if paid == 0 and allocated == 0:
         return PaymentState.UNPAID
     return PaymentState.PART_PAID

@@ -296,7 +296,7 @@ def test_receipt_update_judges_a_new_amount_but_not_a_new_note():
     receipt = services.receipt_record(sale=sale, payment_method=card, amount=D("79.90"))
     with pytest.raises(ValidationError, match=r"90\.00 is more than the 79\.90 still due"):
         services.receipt_update(receipt=receipt, amount=D("90.00"))
-    services.sale_cancel(sale=sale)
+    services.sale_cancel(sale=sale, refund_to=card)  # cancelled and refunded in one step
     # the sale is cancelled now, which refuses receipts; a corrected reference on this one is still fine
     services.receipt_update(receipt=receipt, reference="ch_fixed")
     assert Receipt.objects.get().reference == "ch_fixed"
