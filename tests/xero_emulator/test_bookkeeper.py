@@ -118,3 +118,64 @@ def test_the_admin_api_drives_the_same_actions_over_http(emulator):
 
     post("/reset")
     assert emulator.contacts() == [] and len(emulator.orgs) == 1
+
+
+def test_a_bookkeepers_credit_note_allocated_refunded_and_undone(emulator, xero):
+    # Given a sale and a credit note typed into Xero (approved by default, numbered by Xero)
+    sale = emulator.create_invoice(Contact={"Name": "Ann"}, LineItems=[line(quantity=1, unit_amount=100)])
+    note = emulator.create_credit_note(Contact={"Name": "Ann"}, LineItems=[line(quantity=1, unit_amount=50)])
+    assert (note["Status"], note["CreditNoteNumber"], note["Total"]) == ("AUTHORISED", "CN-0001", Decimal("57.50"))
+
+    # When part is allocated to the sale and the rest refunded from the bank
+    allocation = emulator.allocate_credit_note(note["CreditNoteID"], sale["InvoiceNumber"], "40.00", date="2026-02-01")
+    refund = emulator.refund_credit_note(note["CreditNoteID"], "090", "17.50", reference="Refund 5")
+
+    # Then the API shows the credited invoice and the spent credit note
+    invoice = body(xero.get(f"/Invoices/{sale['InvoiceID']}"))["Invoices"][0]
+    assert (invoice["AmountCredited"], invoice["AmountDue"]) == (Decimal("40.00"), Decimal("75.00"))
+    shown = emulator.credit_notes()[0]
+    assert (shown["Status"], shown["RemainingCredit"]) == ("PAID", Decimal("0.00"))
+    assert refund["PaymentType"] == "ARCREDITPAYMENT" and refund["Reference"] == "Refund 5"
+    with pytest.raises(BookkeeperError) as refused:
+        emulator.void_credit_note(note["CreditNoteID"])
+    assert refused.value.messages == [
+        "The status VOIDED cannot be applied to the credit note because it has payments or credit notes allocated to it."
+    ]
+    with pytest.raises(BookkeeperError) as refused:
+        emulator.edit_invoice(sale["InvoiceID"], LineItems=[line(quantity=2, unit_amount=100)])
+    assert refused.value.messages == ["This document cannot be edited as it has a payment or credit note allocated to it."]
+
+    # When the bookkeeper undoes both, the credit note can be voided and the invoice edited
+    assert emulator.delete_payment(refund["PaymentID"])["Status"] == "DELETED"
+    assert emulator.delete_allocation(note["CreditNoteID"], allocation["AllocationID"])["IsDeleted"] is True
+    assert emulator.void_credit_note(note["CreditNoteNumber"])["Status"] == "VOIDED"
+    edited = emulator.edit_invoice(sale["InvoiceID"], LineItems=[line(quantity=2, unit_amount=100)])
+    assert (edited["Total"], edited["AmountDue"]) == (Decimal("230.00"), Decimal("230.00"))
+
+
+def test_the_admin_api_drives_credit_notes_over_http(emulator):
+    admin = emulator.base_url + "/_emulator/orgs/default"
+
+    def post(path, payload=None, status=200):
+        response = requests.post(admin + path, json=payload or {}, timeout=5)
+        assert response.status_code == status, response.text
+        return response.json()
+
+    sale = post("/invoices", {"Contact": {"Name": "Ann"}, "LineItems": [line(quantity=1, unit_amount=100)]})
+    note = post("/creditnotes", {"Contact": {"Name": "Ann"}, "LineItems": [line()]})
+    allocation = post(f"/creditnotes/{note['CreditNoteID']}/allocations",
+                      {"invoice_id": sale["InvoiceID"], "amount": "5.00"})  # fmt: skip
+    refund = post(f"/creditnotes/{note['CreditNoteID']}/refunds",
+                  {"account_code": "090", "amount": "6.50", "reference": "R-1"})  # fmt: skip
+    assert post(f"/creditnotes/{note['CreditNoteID']}/refunds", {"account_code": "090", "amount": "1"}, 400)[
+        "messages"] == [
+        "Payments can only be made against Authorised documents",
+        "Payment amount exceeds the amount outstanding on this document",
+    ]
+    post(f"/payments/{refund['PaymentID']}/delete")
+    post(f"/creditnotes/{note['CreditNoteID']}/allocations/{allocation['AllocationID']}/delete")
+    assert post(f"/creditnotes/{note['CreditNoteID']}/void")["Status"] == "VOIDED"
+    assert post(f"/invoices/{sale['InvoiceID']}", {"Reference": "phone"})["Reference"] == "phone"
+    assert post("/creditnotes/CN-9999/void", status=404)["error"] == "no credit note CN-9999"
+    page = requests.get(f"{admin}/creditnotes/{note['CreditNoteID']}", timeout=5)
+    assert page.status_code == 200 and "Credit note CN-0001" in page.text

@@ -37,3 +37,15 @@ def test_detail_pages_show_one_record_as_the_api_returns_it(emulator, xero):
     contact_page = requests.get(f"{base}/contacts/{sale['Contact']['ContactID']}", timeout=5)
     assert "Ann Customer" in contact_page.text
     assert requests.get(f"{base}/invoices/00000000-0000-0000-0000-000000000000", timeout=5).status_code == 404
+
+
+def test_the_overview_lists_credit_notes_and_refunds(emulator, xero):
+    note = xero.create_credit_note(CreditNoteNumber="CN-<i>7</i>", lines=[line(quantity=1, unit_amount=100)])
+    xero.refund(note["CreditNoteID"], 15, Reference="refund & thanks")
+
+    html = requests.get(emulator.base_url + "/", timeout=5).text
+
+    assert "Credit notes (1)" in html and "CN-&lt;i&gt;7&lt;/i&gt;" in html and "<i>7</i>" not in html
+    assert "100.00" in html  # the remaining credit: 115.00 less 15.00
+    assert "refund &amp; thanks" in html
+    assert f"/_emulator/orgs/{emulator.default_tenant_id}/creditnotes/{note['CreditNoteID']}" in html

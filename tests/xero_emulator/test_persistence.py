@@ -21,13 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_the_organisation_and_tokens_survive_a_restart(tmp_path):
     state = tmp_path / "xero.json"
 
-    # Given a run that wrote a contact, an invoice and a payment
+    # Given a run that wrote a contact, an invoice and a payment, a credit note allocated and refunded
     with running_emulator(state_file=state) as emulator:
         xero = XeroClient(emulator)
         sale = xero.create_invoice(lines=[line(quantity=1, unit_amount=100)])
         xero.pay(sale["InvoiceID"], 15)
+        note = xero.create_credit_note()
+        xero.allocate(note["CreditNoteID"], sale["InvoiceID"], 5)
+        xero.refund(note["CreditNoteID"], 1)
         tenant_id, token = emulator.default_tenant_id, xero.token
-        before = (emulator.contacts(), emulator.invoices(), emulator.payments())
+        before = (emulator.contacts(), emulator.invoices(), emulator.payments(), emulator.credit_notes())
 
     # Then the state file holds it, and no temporary file is left behind
     assert [p.name for p in tmp_path.iterdir()] == ["xero.json"]
@@ -37,7 +40,7 @@ def test_the_organisation_and_tokens_survive_a_restart(tmp_path):
     with running_emulator(state_file=state) as emulator:
         # Then the same organisation, records and tokens are there
         assert emulator.default_tenant_id == tenant_id
-        assert (emulator.contacts(), emulator.invoices(), emulator.payments()) == before
+        assert (emulator.contacts(), emulator.invoices(), emulator.payments(), emulator.credit_notes()) == before
         xero = XeroClient(emulator, token=token)
         assert (
             body(xero.get(f"/Invoices/{sale['InvoiceID']}"))["Invoices"][0]["AmountDue"]
@@ -50,8 +53,25 @@ def test_the_organisation_and_tokens_survive_a_restart(tmp_path):
             timeout=5,
         )
         assert refreshed.status_code == 200
-        # and the invoice counter carries on
+        # and the invoice and credit note counters carry on
         assert xero.create_invoice()["InvoiceNumber"] == "INV-0002"
+        assert xero.create_credit_note()["CreditNoteNumber"] == "CN-0002"
+
+
+def test_a_state_file_from_before_credit_notes_still_loads(tmp_path):
+    emulator = Emulator()
+    emulator.create_contact(Name="Ann")
+    emulator.save(tmp_path / "old.json")
+    snapshot = json.loads((tmp_path / "old.json").read_text())
+    for org in snapshot["organisations"]:
+        for key in ("credit_notes", "allocations", "next_credit_note_number"):
+            del org[key]
+    (tmp_path / "old.json").write_text(json.dumps(snapshot))
+
+    loaded = Emulator(state_file=tmp_path / "old.json")
+
+    assert [c["Name"] for c in loaded.contacts()] == ["Ann"] and loaded.credit_notes() == []
+    assert loaded.create_credit_note(Contact={"Name": "Ann"}, LineItems=[line()])["CreditNoteNumber"] == "CN-0001"
 
 
 def test_save_writes_a_snapshot_another_emulator_can_load(tmp_path):
