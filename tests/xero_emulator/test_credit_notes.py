@@ -377,3 +377,15 @@ def test_an_invoice_and_a_credit_note_for_the_same_lines_agree_to_the_cent(xero)
     for key in ("SubTotal", "TotalTax", "Total"):
         assert sold[key] == credited[key]
     assert [x["LineAmount"] for x in sold["LineItems"]] == [x["LineAmount"] for x in credited["LineItems"]]
+
+
+def test_credit_notes_are_found_by_ids_in_a_where_clause_without_their_lines_unless_paged(xero):
+    first, _, third = (xero.create_credit_note(CreditNoteNumber=f"CN-{n}") for n in range(1, 4))
+    where = " OR ".join(f'CreditNoteID==Guid("{note["CreditNoteID"].upper()}")' for note in (first, third))
+
+    unpaged = body(xero.get("/CreditNotes", params={"where": where}))["CreditNotes"]
+    paged = body(xero.get("/CreditNotes", params={"where": where, "page": 1}))["CreditNotes"]
+
+    assert [n["CreditNoteNumber"] for n in unpaged] == ["CN-1", "CN-3"]
+    assert all("LineItems" not in n for n in unpaged)
+    assert [len(n["LineItems"]) for n in paged] == [1, 1]
