@@ -186,18 +186,18 @@ class _Context:
         if self.resource == "TaxRates":
             return [render.tax_rate_json(t) for t in records]
         if self.resource == "Invoices":
-            by_invoice = org.payments_by_invoice()
+            by_document = org.payments_by_document()
             summary = _flag(query, "summaryOnly", default=False)
             items = [
-                render.invoice_json(org, invoice, payments=by_invoice.get(invoice["InvoiceID"], []),
+                render.invoice_json(org, invoice, payments=by_document.get(invoice["InvoiceID"], []),
                                     line_items=self._paged(), unitdp=self.unitdp, summary=summary)
                 for invoice in records
             ]  # fmt: skip
             return _filter_invoices(items, query)
         if self.resource == "CreditNotes":
-            by_note = org.payments_by_invoice()
+            by_document = org.payments_by_document()
             return [
-                render.credit_note_json(org, note, payments=by_note.get(note["CreditNoteID"], []),
+                render.credit_note_json(org, note, payments=by_document.get(note["CreditNoteID"], []),
                                         line_items=self._paged(), unitdp=self.unitdp)
                 for note in records
             ]  # fmt: skip

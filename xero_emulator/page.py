@@ -59,10 +59,10 @@ def index(emulator) -> str:
              _when(c["UpdatedDateUTC"])]
             for c in org.contacts.values()
         ]  # fmt: skip
-        by_invoice = org.payments_by_invoice()
+        by_document = org.payments_by_document()
         invoices = []
         for invoice in org.invoices.values():
-            shown = render.invoice_json(org, invoice, payments=by_invoice.get(invoice["InvoiceID"], []))
+            shown = render.invoice_json(org, invoice, payments=by_document.get(invoice["InvoiceID"], []))
             invoices.append(
                 [_link(tenant, "invoices", invoice["InvoiceID"], invoice.get("InvoiceNumber", "")),
                  escape(invoice["Type"]), escape(org.contacts[invoice["ContactID"]]["Name"]),
@@ -71,7 +71,7 @@ def index(emulator) -> str:
             )  # fmt: skip
         credit_notes = []
         for note in org.credit_notes.values():
-            shown = render.credit_note_json(org, note, payments=by_invoice.get(note["CreditNoteID"], []))
+            shown = render.credit_note_json(org, note, payments=by_document.get(note["CreditNoteID"], []))
             credit_notes.append(
                 [_link(tenant, "creditnotes", note["CreditNoteID"], note.get("CreditNoteNumber", "")),
                  escape(note["Type"]), escape(org.contacts[note["ContactID"]]["Name"]),

@@ -182,7 +182,7 @@ class Organisation:
             return found
         return next(iter(self._lookup("credit_note_number", ref.strip().lower())), None)
 
-    def payments_by_invoice(self) -> dict[str, list[dict]]:
+    def payments_by_document(self) -> dict[str, list[dict]]:
         """Payments grouped by the invoice they are on (refunds by their credit note)."""
         grouped: dict[str, list[dict]] = {}
         for payment in self.payments.values():
