@@ -389,3 +389,22 @@ def test_credit_notes_are_found_by_ids_in_a_where_clause_without_their_lines_unl
     assert [n["CreditNoteNumber"] for n in unpaged] == ["CN-1", "CN-3"]
     assert all("LineItems" not in n for n in unpaged)
     assert [len(n["LineItems"]) for n in paged] == [1, 1]
+
+
+def test_a_credit_note_is_not_allocated_by_the_call_that_creates_it(xero, sale):
+    # Xero takes allocations only through /CreditNotes/{id}/Allocations; in a create they are ignored
+    note = xero.create_credit_note(Allocations=[{"Invoice": {"InvoiceID": sale["InvoiceID"]}, "Amount": 5,
+                                                 "Date": "2026-01-10"}])  # fmt: skip
+
+    assert (note["RemainingCredit"], note["Allocations"]) == (D("11.50"), [])
+    assert xero.invoice_now(sale["InvoiceID"])["AmountDue"] == D("115.00")
+
+
+def test_a_payment_may_not_exceed_what_is_due_once_credit_is_allocated(xero, sale, credit):
+    assert xero.allocate(credit["CreditNoteID"], sale["InvoiceID"], "57.50").status_code == 200
+
+    over = xero.pay(sale["InvoiceID"], "57.51")
+    assert first_error(over) == "Payment amount exceeds the amount outstanding on this document"
+    assert xero.pay(sale["InvoiceID"], "57.50").status_code == 200
+    settled = xero.invoice_now(sale["InvoiceID"])
+    assert (settled["Status"], settled["AmountPaid"], settled["AmountCredited"]) == ("PAID", D("57.50"), D("57.50"))
