@@ -408,3 +408,21 @@ def test_a_payment_may_not_exceed_what_is_due_once_credit_is_allocated(xero, sal
     assert xero.pay(sale["InvoiceID"], "57.50").status_code == 200
     settled = xero.invoice_now(sale["InvoiceID"])
     assert (settled["Status"], settled["AmountPaid"], settled["AmountCredited"]) == ("PAID", D("57.50"), D("57.50"))
+
+
+def test_credit_note_status_changes_follow_the_invoices(xero):
+    def set_status(note, status):
+        return xero.post(f"/CreditNotes/{note['CreditNoteID']}", {"CreditNotes": [{"Status": status}]})
+
+    incomplete = xero.create_credit_note(Status="DRAFT", lines=[line(account_code=None)])
+    assert first_error(set_status(incomplete, "AUTHORISED")) == "Account code or ID must be specified."
+    draft = xero.create_credit_note(Status="DRAFT")
+    assert set_status(draft, "SUBMITTED").status_code == 200
+    assert body(set_status(draft, "DELETED"))["CreditNotes"][0]["Status"] == "DELETED"
+    assert first_error(set_status(draft, "DRAFT")) == "Credit Note not of valid status for modification"
+
+    approved = xero.create_credit_note()
+    assert first_error(set_status(approved, "DELETED")) == "Credit Note not of valid status for modification"
+    assert first_error(xero.put("/CreditNotes", {"CreditNotes": [credit_note(Status="PAID")]})) == (
+        "Credit Note not of valid status for creation"
+    )
