@@ -150,6 +150,8 @@ XERO_SYNC_NUDGE = env.bool("XERO_SYNC_NUDGE", default=True)
 # window together with the emulator's; nobody needs to change these for real Xero.
 XERO_RATE_WINDOW_SECONDS = env.float("XERO_RATE_WINDOW_SECONDS", default=60)
 XERO_RATE_PER_WINDOW = env.int("XERO_RATE_PER_WINDOW", default=60)
+# seed_demo's invented shop goes to the emulator, but never to a real organisation unless this says so.
+XERO_PUSH_DEMO_DATA = env.bool("XERO_PUSH_DEMO_DATA", default=False)
 
 # --- Celery -----------------------------------------------------------------------------------------
 # With REDIS_URL set, Redis is the broker. Without it, kombu's filesystem transport under var/ carries

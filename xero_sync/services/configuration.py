@@ -7,12 +7,15 @@ cached on the connection (refreshed on demand), so a code the organisation does 
 rather than by Xero at push time.
 """
 
+from typing import NamedTuple
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from ecommerce.models import PaymentMethod
+from ecommerce.models import LineAmountType, PaymentMethod, Sale, SaleLine
 
 from ..models import PaymentMethodConfig, SyncSettings, TaxMapping, XeroConnection
 from .connection import connection_current, connection_gateway
@@ -155,13 +158,110 @@ def payment_method_configure(
 
 @transaction.atomic
 def tax_mapping_set(*, tax_code: str, xero_tax_type: str) -> TaxMapping | None:
-    """Map a website tax code to a Xero tax type; an empty tax type removes the mapping."""
+    """Map a website tax code to a Xero tax type; an empty tax type removes the mapping. The blank code
+    ("no tax code": lines saved without one) is mapped like any other, since such lines go to Xero too."""
     tax_code, xero_tax_type = tax_code.strip(), xero_tax_type.strip()
-    if not tax_code:
-        raise ValidationError({"tax_code": "Give the website tax code to map, e.g. GST."})
     if not xero_tax_type:
         TaxMapping.objects.filter(tax_code=tax_code).delete()
         return None
     _check_code(xero_tax_type, revenue_tax_types(connection_current()), "TaxType", "xero_tax_type", "tax type")
     mapping, _ = TaxMapping.objects.update_or_create(tax_code=tax_code, defaults={"xero_tax_type": xero_tax_type})
     return mapping
+
+
+# --- Is the organisation set up? ----------------------------------------------------------------------
+# Nothing is pushed until every step is done: a half-configured push sends invoices to the wrong account,
+# or fails every record at once with the same missing setting.
+
+NO_TAX_CODE = "no tax code"  # how the blank tax code is named to staff
+# seed_demo's sales carry this reference; their receipts and their contacts come with them.
+DEMO_REFERENCE_PREFIX = "DEMO-"
+
+
+class SetupStep(NamedTuple):
+    label: str
+    done: bool
+    todo: str  # what to do about it; empty once done
+
+
+def tax_code_name(code: str) -> str:
+    return code or NO_TAX_CODE
+
+
+def demo_data_withheld() -> bool:
+    """seed_demo's records stay on the website when the site talks to a real organisation, unless staff
+    set XERO_PUSH_DEMO_DATA: a demo shop's invented customers and sales do not belong in real books."""
+    return not settings.XERO_USING_EMULATOR and not settings.XERO_PUSH_DEMO_DATA
+
+
+def demo_sales() -> Q:
+    """The demo's sales (for `Sale` querysets)."""
+    return Q(reference__startswith=DEMO_REFERENCE_PREFIX)
+
+
+def tax_codes_in_use() -> list[str]:
+    """Tax codes on the lines of confirmed sales that will go to Xero (a sale without tax needs no tax type)."""
+    sales = Sale.objects.filter(status=Sale.Status.CONFIRMED).exclude(line_amount_type=LineAmountType.NO_TAX)
+    if demo_data_withheld():
+        sales = sales.exclude(demo_sales())
+    codes = SaleLine.objects.filter(sale__in=sales).values_list("tax_code", flat=True).distinct()
+    return sorted(set(codes))
+
+
+def setup_checklist(connection: XeroConnection | None) -> list[SetupStep]:
+    """What must be in place before anything is pushed to Xero, in the order staff do it."""
+    steps = []
+    if connection is not None and connection.status == XeroConnection.Status.ACTIVE:
+        steps.append(SetupStep(f"Connected to {connection.tenant_name}", True, ""))
+    elif connection is not None:
+        steps.append(SetupStep("Connected to Xero", False,
+                               f"Reconnect to {connection.tenant_name}: {connection.status_reason}".strip()))
+    else:
+        steps.append(SetupStep("Connected to Xero", False, "Press Connect to Xero."))
+
+    current = sync_settings()
+    if current.default_sales_account_code:
+        steps.append(SetupStep(f"Sales account chosen ({current.default_sales_account_code})", True, ""))
+    else:
+        steps.append(SetupStep("Sales account chosen", False,
+                               "Choose the default sales account (Refresh accounts and tax rates from Xero "
+                               "first if the list is empty)."))
+
+    used = tax_codes_in_use()
+    mapped = set(TaxMapping.objects.exclude(xero_tax_type="").values_list("tax_code", flat=True))
+    unmapped = [code for code in used if code not in mapped]
+    label = "Tax codes of confirmed sales mapped"
+    label += f" ({', '.join(tax_code_name(code) for code in used)})" if used else " (none used yet)"
+    steps.append(SetupStep(label, not unmapped, (
+        f"Map {_and_list([tax_code_name(code) for code in unmapped])} to a Xero tax type."
+        if unmapped else "")))
+
+    configs = {config.payment_method_id: config for config in PaymentMethodConfig.objects.all()}
+    undecided, without_account = [], []
+    for method in PaymentMethod.objects.filter(active=True).order_by("name"):
+        config = configs.get(method.pk)
+        if config is None:
+            undecided.append(method.name)
+        elif config.direction != PaymentMethodConfig.Direction.NONE and not config.xero_account_code:
+            without_account.append(f"{method.name} ({config.direction})")
+    todo = []
+    if undecided:
+        todo.append(f"Choose push, pull or neither for {_and_list(undecided)}.")
+    if without_account:
+        todo.append(f"Choose the Xero account of {_and_list(without_account)}.")
+    steps.append(SetupStep("Every active payment method given a direction", not todo, " ".join(todo)))
+    return steps
+
+
+def setup_missing(steps: list[SetupStep]) -> list[str]:
+    """What is left to do, one sentence a step; empty when the organisation is set up."""
+    return [step.todo for step in steps if not step.done]
+
+
+def setup_missing_words(missing: list[str]) -> str:
+    """The one sentence a run, the command and the log say when setup holds the push back."""
+    return "Nothing is pushed to Xero until the Xero settings are complete: " + " ".join(missing)
+
+
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

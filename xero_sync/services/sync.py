@@ -20,7 +20,7 @@ from .. import wording
 from ..errors import XeroError
 from ..models import SyncRun, XeroConnection
 from ..ratelimit import PacedGateway, SyncPaused
-from .configuration import sync_settings
+from .configuration import setup_checklist, setup_missing, setup_missing_words, sync_settings
 from .connection import connection_current, connection_gateway
 from .contact_index import ContactIndex
 from .cursors import ChangesReader, Progress, no_progress
@@ -52,6 +52,10 @@ class SyncOutcome(enum.StrEnum):
     PAUSED = "paused"  # the organisation is paused (Xero's daily limit, an unreadable token key)
     NOT_DUE = "not due"
     BUSY = "busy"  # another worker holds the organisation's lease
+    # The Xero settings are not complete (configuration.setup_checklist): nothing was pushed. A run that
+    # was asked for (Sync now, `xero_sync run`, the daily run) still pulled; the quiet period's run did not
+    # start at all, since pushing is all it is for. The outbox keeps every change.
+    NOT_SET_UP = "not set up"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class SyncAttempt:
     outcome: SyncOutcome
     run: SyncRun | None = None
     connection: XeroConnection | None = None
+    missing: tuple[str, ...] = ()  # NOT_SET_UP: what is left to do, one sentence a step
 
 
 def sync_lease_name(connection: XeroConnection) -> str:
@@ -110,6 +115,15 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
         return SyncAttempt(SyncOutcome.PAUSED, connection=connection)
     if not force and not sync_is_due(now):
         return SyncAttempt(SyncOutcome.NOT_DUE, connection=connection)
+    missing = tuple(setup_missing(setup_checklist(connection))) if push else ()
+    if missing:
+        if not force or not pull:
+            # Due only because changes wait to be pushed (or asked to push only): there is nothing to do.
+            logger.debug("xero sync held back: %s", setup_missing_words(list(missing)))
+            return SyncAttempt(SyncOutcome.NOT_SET_UP, connection=connection, missing=missing)
+        # Pulling needs none of these settings and brings Xero's customers into the contact index the
+        # first push matches against, so an asked-for run still pulls.
+        push = False
     owner, lease = new_owner(), sync_lease_name(connection)
     if not lease_acquire(name=lease, owner=owner, seconds=LEASE_SECONDS):
         return SyncAttempt(SyncOutcome.BUSY, connection=connection)
@@ -124,12 +138,19 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
             _sync(run, connection, keeper, push=push, pull=pull, full=full, budget_seconds=budget_seconds,
                   progress=progress or no_progress)
         finally:
+            if missing:
+                # The pull's own status stands (Done: it went well; not Paused, which means Xero's limit or
+                # the token key to the digest and the page); the run's first error says why nothing went.
+                run.errors = [setup_missing_words(list(missing)), *run.errors]
             run.finished_at = timezone.now()
             run.save()
     finally:
         lease_release(name=lease, owner=owner)  # on every way out, also when building the run failed
     logger.info("xero sync %s (%s) %s: pushed %s, failed %s, %d calls", run.pk, trigger, run.status,
                 wording.counted(run.pushed), wording.counted(run.failed), run.calls)
+    if missing:
+        logger.warning("xero sync %s pulled only: %s", run.pk, setup_missing_words(list(missing)))
+        return SyncAttempt(SyncOutcome.NOT_SET_UP, run=run, connection=connection, missing=missing)
     return SyncAttempt(SyncOutcome.RAN, run=run, connection=connection)
 
 

@@ -23,12 +23,14 @@ EXIT_FAILED = 1
 EXIT_PAUSED = 3
 EXIT_BUSY = 4
 EXIT_NOT_CONNECTED = 5
+EXIT_NOT_SET_UP = 6
 RUN_EPILOG = (
     "exit codes: 0 done (the run went through; records Xero refused are listed and shown on the settings "
     "page); 1 failed (the run stopped on an error, printed); 2 bad arguments; 3 paused (Xero's daily limit "
     "or an unreadable token key: nothing ran, or the run stopped; the time it ends is printed); 4 busy "
     "(another worker is syncing with this organisation: try again shortly); 5 not connected or the "
-    "connection needs reconnecting.")
+    "connection needs reconnecting; 6 not set up (the Xero settings are incomplete, what is missing is printed: "
+    "nothing was pushed, the pull ran unless --push-only; pending changes are kept).")
 
 
 def _on_off(value: str) -> bool:
@@ -179,6 +181,8 @@ class Command(BaseCommand):
         if attempt.outcome == SyncOutcome.BUSY:
             raise CommandError("Another worker is syncing with this organisation right now; try again shortly.",
                                returncode=EXIT_BUSY)
+        if attempt.outcome == SyncOutcome.NOT_SET_UP and run is None:
+            raise CommandError(configuration.setup_missing_words(list(attempt.missing)), returncode=EXIT_NOT_SET_UP)
         self.stdout.write(self._describe(run))
         for error in run.errors:
             self.stdout.write(f"  ! {error}")
@@ -187,6 +191,8 @@ class Command(BaseCommand):
         if run.status == SyncRun.Status.PAUSED:
             connection.refresh_from_db()
             raise CommandError(sync_pause_words(sync_pause(connection)), returncode=EXIT_PAUSED)
+        if attempt.outcome == SyncOutcome.NOT_SET_UP:
+            raise CommandError(configuration.setup_missing_words(list(attempt.missing)), returncode=EXIT_NOT_SET_UP)
         if run.work_remains:
             self.stdout.write("The time budget ended this run with records still to send: run it again.")
 
@@ -215,6 +221,9 @@ class Command(BaseCommand):
                               + (f" via {config.xero_account_code}" if config.xero_account_code else ""))
         for mapping in TaxMapping.objects.all():
             self.stdout.write(f"Tax {mapping.tax_code} -> {mapping.xero_tax_type}")
+        for step in configuration.setup_checklist(connection):
+            self.stdout.write(f"Setup: [{'x' if step.done else ' '}] {step.label}"
+                              + (f" — {step.todo}" if step.todo else ""))
         pause = sync_pause(connection)
         if pause is not None:
             self.stdout.write(f"Pause: {sync_pause_words(pause)}")
