@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 
 from ecommerce import totals
-from ecommerce.models import Contact, Receipt, Sale, SaleLine
+from ecommerce.models import Contact, Receipt, Refund, RefundLine, Sale, SaleLine
 
 CONTACT_NUMBER_PREFIX = "WEB-C"
 RECEIPT_KEY_PREFIX = "WEB-R"
@@ -39,6 +39,9 @@ SALE_LINE_FIELDS_SENT = (
     "kind", "description", "quantity", "unit_amount", "discount_rate", "tax_rate", "tax_code", "account_code",
     "sale_id", "position",  # in `lines`: the sale's lines, in position order
 )
+# A refund is never edited once recorded (ecommerce.services): what decides its payloads is set at creation,
+# bar the payment deletion staff clear to send it again.
+REFUND_FIELDS_SENT = ("removed_in_books_at",)
 RECEIPT_FIELDS_SENT = (
     "date", "amount", "reference",
     "sale_id",  # in `invoice_xero_id`
@@ -56,6 +59,16 @@ def contact_number(contact_id: int) -> str:
 
 def receipt_key(receipt_id: int) -> str:
     return f"{RECEIPT_KEY_PREFIX}{receipt_id:06d}"
+
+
+def refund_reference(refund: Refund) -> str:
+    """The Reference of a refund's payment in Xero: its credit note's number leads back to the refund."""
+    return f"Refund {refund.number}"
+
+
+def refund_number_from_reference(reference: str | None) -> str | None:
+    parts = (reference or "").split()
+    return parts[1] if len(parts) >= 2 and parts[0] == "Refund" and parts[1].startswith("CN-") else None
 
 
 def receipt_id_from_reference(reference: str | None) -> int | None:
@@ -112,8 +125,8 @@ def contact_payload(contact: Contact, *, name: str, xero_id: str | None = None) 
 
 
 def _line_payload(
-    line: SaleLine, sale: Sale, *, sales_account: str, shipping_account: str, tax_types: dict[str, str],
-    tax_rates: dict[str, Decimal],
+    line: SaleLine | RefundLine, line_amount_type: str, *, sales_account: str, shipping_account: str,
+    tax_types: dict[str, str], tax_rates: dict[str, Decimal],
 ) -> dict:
     account = line.account_code or (shipping_account if line.kind == SaleLine.Kind.SHIPPING else "") or sales_account
     if not account:
@@ -121,10 +134,11 @@ def _line_payload(
         raise MappingError(f"Line '{line.description}' has no account: set the default {what} account on the "
                            "Xero settings page.")
     tax_type = None
-    if sale.line_amount_type != totals.NO_TAX:
+    if line_amount_type != totals.NO_TAX:
         tax_type = tax_types.get(line.tax_code)
         if not tax_type:
-            raise MappingError(f"Line '{line.description}' has tax code '{line.tax_code}', which is not mapped "
+            code = f"tax code '{line.tax_code}'" if line.tax_code else "no tax code"
+            raise MappingError(f"Line '{line.description}' has {code}, which is not mapped "
                                "to a Xero tax type: map it on the Xero settings page.")
         xero_rate = tax_rates.get(tax_type)
         if xero_rate is not None and xero_rate != line.tax_rate:
@@ -132,7 +146,7 @@ def _line_payload(
                                f"{tax_type} is {xero_rate.normalize()}%: the totals would differ.")
     figures = totals.line_figures(
         quantity=line.quantity, unit_amount=line.unit_amount, discount_rate=line.discount_rate,
-        tax_rate=line.tax_rate, line_amount_type=sale.line_amount_type,
+        tax_rate=line.tax_rate, line_amount_type=line_amount_type,
     )
     return _compact({
         "Description": line.description,
@@ -174,11 +188,64 @@ def invoice_payload(
         "CurrencyCode": sale.currency,
         "Reference": sale.reference[:255],
         "LineItems": [
-            _line_payload(line, sale, sales_account=sales_account, shipping_account=shipping_account,
+            _line_payload(line, sale.line_amount_type, sales_account=sales_account, shipping_account=shipping_account,
                           tax_types=tax_types, tax_rates=tax_rates or {})
             for line in lines
         ],
     })
+
+
+def void_payload(sale: Sale, *, xero_id: str) -> dict:
+    """A cancelled sale's invoice, voided: Xero keeps it, marked VOIDED (it never deletes an approved one)."""
+    return {"InvoiceID": str(xero_id), "InvoiceNumber": sale.number, "Status": "VOIDED"}
+
+
+def credit_note_payload(
+    refund: Refund,
+    lines: list[RefundLine],
+    *,
+    sale: Sale,
+    contact_xero_id: str,
+    sales_account: str,
+    shipping_account: str,
+    tax_types: dict[str, str],
+    tax_rates: dict[str, Decimal] | None = None,
+) -> dict:
+    """A refund as an approved sales credit note for exactly its lines, numbered with the refund's number."""
+    if not lines:
+        raise MappingError(f"{refund.number} has no lines.")
+    return _compact({
+        "Type": "ACCRECCREDIT",
+        "CreditNoteNumber": refund.number,
+        "Contact": {"ContactID": str(contact_xero_id)},
+        "Date": refund.date.isoformat(),
+        "LineAmountTypes": LINE_AMOUNT_TYPES[refund.line_amount_type],
+        "Status": "AUTHORISED",
+        "CurrencyCode": sale.currency,
+        "Reference": f"{sale.number} {refund.reason}".strip()[:255],
+        "LineItems": [
+            _line_payload(line, refund.line_amount_type, sales_account=sales_account,
+                          shipping_account=shipping_account, tax_types=tax_types, tax_rates=tax_rates or {})
+            for line in lines
+        ],
+    })
+
+
+def allocation_payload(refund: Refund, *, invoice_xero_id: str) -> dict:
+    """The part of a refund's credit taken off its sale's invoice."""
+    return {"Invoice": {"InvoiceID": str(invoice_xero_id)}, "Amount": refund.amount_allocated,
+            "Date": refund.date.isoformat()}
+
+
+def refund_payment_payload(refund: Refund, *, credit_note_xero_id: str, account_code: str) -> dict:
+    """The money paid back, as a payment on the refund's credit note from the method's account."""
+    return {
+        "CreditNote": {"CreditNoteID": str(credit_note_xero_id)},
+        "Account": {"Code": account_code},
+        "Date": refund.date.isoformat(),
+        "Amount": refund.amount_refunded,
+        "Reference": refund_reference(refund),
+    }
 
 
 def payment_payload(receipt: Receipt, *, invoice_xero_id: str, account_code: str) -> dict:
@@ -194,8 +261,9 @@ def payment_payload(receipt: Receipt, *, invoice_xero_id: str, account_code: str
 
 def payload_hash(payload: dict) -> str:
     """A stable fingerprint of a payload, without the Xero id and the create-only status (so adopting an
-    id, or moving from create to update, is not a change)."""
-    content = {key: value for key, value in payload.items() if key not in {"ContactID", "InvoiceID", "Status"}}
+    id, or moving from create to update, is not a change); a void is a change, so VOIDED counts."""
+    content = {key: value for key, value in payload.items()
+               if key not in {"ContactID", "InvoiceID"} and not (key == "Status" and value == "AUTHORISED")}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -282,6 +350,7 @@ def invoice_fields_from_xero(row: dict) -> tuple[dict, list[dict]]:
         "total": _money(row.get("Total")),
         "amount_due": _money(row.get("AmountDue")),
         "amount_paid": _money(row.get("AmountPaid")),
+        "amount_credited": _money(row.get("AmountCredited")),
         "reference": (row.get("Reference") or "")[:255],
         "updated_in_xero_at": updated,
     }
@@ -318,3 +387,52 @@ def payment_fields_from_xero(row: dict) -> dict:
         "status": "deleted" if row.get("Status") == "DELETED" else "active",
         "updated_in_xero_at": updated,
     }
+
+
+def _required_updated(row: dict, what: str, id_key: str) -> datetime.datetime:
+    if not row.get(id_key):
+        raise ValueError(f"the {what} has no {id_key}")
+    updated = parse_xero_datetime(row.get("UpdatedDateUTC"))
+    if updated is None:
+        raise ValueError(f"the {what} has no UpdatedDateUTC")
+    return updated
+
+
+def credit_note_fields_from_xero(row: dict) -> tuple[dict, list[dict]]:
+    """Credit note fields, and its allocations to invoices, from a Xero ACCRECCREDIT credit note."""
+    status = row.get("Status")
+    if status not in INVOICE_STATUSES:
+        raise ValueError(f"unknown credit note status {status!r}")
+    updated = _required_updated(row, "credit note", "CreditNoteID")
+    fields = {
+        "number": (row.get("CreditNoteNumber") or "")[:255],
+        "status": status,
+        "date": _date(row.get("Date")),
+        "currency": row.get("CurrencyCode") or "",
+        "line_amount_type": XERO_LINE_AMOUNT_TYPES.get(row.get("LineAmountTypes"), totals.EXCLUSIVE),
+        "subtotal": _money(row.get("SubTotal")),
+        "total_tax": _money(row.get("TotalTax")),
+        "total": _money(row.get("Total")),
+        "remaining_credit": _money(row.get("RemainingCredit")),
+        "reference": (row.get("Reference") or "")[:255],
+        "updated_in_xero_at": updated,
+    }
+    allocations = [
+        {"invoice_xero_id": (allocation.get("Invoice") or {}).get("InvoiceID"),
+         "amount": _money(allocation.get("Amount")), "date": _date(allocation.get("Date"))}
+        for allocation in row.get("Allocations") or []
+        if not allocation.get("IsDeleted") and (allocation.get("Invoice") or {}).get("InvoiceID")
+    ]
+    return fields, allocations
+
+
+def payment_credit_note_id(row: dict) -> str | None:
+    """The credit note a pulled payment refunds, or None for a payment on an invoice. Xero may put the
+    credit note under `CreditNote`, or (docs/xero-api.md 8b) under `Invoice` with Type ACCRECCREDIT."""
+    credit_note = row.get("CreditNote") or {}
+    if credit_note.get("CreditNoteID"):
+        return str(credit_note["CreditNoteID"])
+    invoice = row.get("Invoice") or {}
+    if invoice.get("Type") == "ACCRECCREDIT" or row.get("PaymentType") == "ARCREDITPAYMENT":
+        return str(invoice.get("InvoiceID") or invoice.get("CreditNoteID") or "") or None
+    return None

@@ -10,7 +10,7 @@ from operator import itemgetter
 
 from django.db.models.signals import post_delete, post_init, post_save
 
-from ecommerce.models import Contact, Receipt, Sale, SaleLine
+from ecommerce.models import Contact, Receipt, Refund, Sale, SaleLine
 from ecommerce.signals import sale_lines_replaced
 
 from . import mappers
@@ -24,8 +24,9 @@ XERO_FIELDS = {
     Sale: (*mappers.SALE_FIELDS_SENT, "status"),
     SaleLine: mappers.SALE_LINE_FIELDS_SENT,
     Receipt: mappers.RECEIPT_FIELDS_SENT,
+    Refund: mappers.REFUND_FIELDS_SENT,
 }
-KINDS = {Contact: RecordKind.CONTACT, Sale: RecordKind.SALE, Receipt: RecordKind.RECEIPT}
+KINDS = {Contact: RecordKind.CONTACT, Sale: RecordKind.SALE, Receipt: RecordKind.RECEIPT, Refund: RecordKind.REFUND}
 # Read straight from the instance's __dict__ (a loaded field's value lives there under its attname): on
 # every instance the ORM builds this runs, so it must cost next to nothing. A field missing from the
 # __dict__ was deferred (.only()/.defer()): a KeyError rather than a query to fetch it.

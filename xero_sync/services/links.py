@@ -8,14 +8,24 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
-from ecommerce.models import Payment, Receipt, Sale
+from ecommerce.models import Payment, Receipt, Refund, Sale
 from ecommerce.selectors import sale_totals
+from ecommerce.services import removed_in_books_set
 
 from ..models import RecordKind, XeroLink
 from ..selectors import receipts_for_xero
 from .outbox import outbox_record, outbox_record_many
 
-PROBLEM_STATES = (XeroLink.State.ERROR, XeroLink.State.LOCKED, XeroLink.State.CONFLICT, XeroLink.State.DEAD)
+PROBLEM_STATES = (XeroLink.State.ERROR, XeroLink.State.LOCKED, XeroLink.State.CONFLICT, XeroLink.State.DEAD,
+                  XeroLink.State.DELETED)
+# A refund's parts go to Xero with the refund (its outbox row), and are sent again with it.
+REFUND_PARTS = (RecordKind.REFUND, RecordKind.ALLOCATION, RecordKind.REFUND_PAYMENT)
+# The website records whose payments the bookkeeper can delete in Xero, by the link of that payment.
+PAYMENT_RECORDS = {RecordKind.RECEIPT: Receipt, RecordKind.REFUND_PAYMENT: Refund}
+
+
+def outbox_kind(kind: RecordKind | str) -> RecordKind:
+    return RecordKind.REFUND if kind in REFUND_PARTS else RecordKind(kind)
 
 
 def links_with_problems() -> QuerySet[XeroLink]:
@@ -29,12 +39,26 @@ def links_requeue(*, links: QuerySet[XeroLink]) -> int:
     for link in links.select_for_update():
         link.attempts = 0
         link.last_error = ""
+        if link.state == XeroLink.State.DELETED:
+            # Deleted in Xero by the bookkeeper: sending it again makes a new payment there, and the website
+            # counts it again from now.
+            _payment_sent_again(link)
         if link.state in PROBLEM_STATES:
             link.state = XeroLink.State.PENDING
-        link.save(update_fields=["attempts", "last_error", "state"])
-        outbox_record(link.kind, link.local_id)
+        link.save(update_fields=["attempts", "last_error", "state", "xero_id", "payload_hash", "sent_hash",
+                                 "xero_status", "in_flight_since"])
+        outbox_record(outbox_kind(link.kind), link.local_id)
         requeued += 1
     return requeued
+
+
+def _payment_sent_again(link: XeroLink) -> None:
+    record = PAYMENT_RECORDS[link.kind].objects.filter(pk=link.local_id).first()
+    if record is not None:
+        removed_in_books_set(record=record, removed=False)
+    link.xero_id = None
+    link.payload_hash = link.sent_hash = link.xero_status = ""
+    link.in_flight_since = None
 
 
 @transaction.atomic
@@ -43,7 +67,8 @@ def links_send_now(*, kind: RecordKind | str, local_ids: Iterable[int]) -> int:
     one is recorded to go, in one transaction (so a sync started afterwards sees all of them or none).
     Starting that sync is the caller's (a task layer concern). Returns how many records were given."""
     local_ids = list(dict.fromkeys(local_ids))
-    links_requeue(links=XeroLink.objects.filter(kind=RecordKind(kind), local_id__in=local_ids))
+    kinds = REFUND_PARTS if kind == RecordKind.REFUND else (RecordKind(kind),)
+    links_requeue(links=XeroLink.objects.filter(kind__in=kinds, local_id__in=local_ids))
     outbox_record_many(kind, local_ids)
     return len(local_ids)
 
@@ -87,16 +112,24 @@ def xero_web_url(*, kind: RecordKind | str, xero_id, tenant_id, invoice_xero_id=
         return None
     if settings.XERO_USING_EMULATOR:
         base = settings.XERO_API_URL.removesuffix("/api.xro/2.0")
-        collection = {RecordKind.CONTACT: "contacts", RecordKind.SALE: "invoices", RecordKind.RECEIPT: "payments"}[kind]
+        collection = {RecordKind.CONTACT: "contacts", RecordKind.SALE: "invoices", RecordKind.RECEIPT: "payments",
+                      RecordKind.REFUND: "credit-notes", RecordKind.ALLOCATION: "credit-notes",
+                      RecordKind.REFUND_PAYMENT: "payments"}[kind]
         return f"{base}/_emulator/orgs/{tenant_id}/{collection}/{xero_id}"
     if kind == RecordKind.CONTACT:
         return f"https://go.xero.com/Contacts/View/{xero_id}"
+    if kind == RecordKind.REFUND:
+        return f"https://go.xero.com/AccountsReceivable/ViewCreditNote.aspx?creditNoteID={xero_id}"
     # A payment is seen on its invoice in Xero.
     invoice = xero_id if kind == RecordKind.SALE else invoice_xero_id
     return f"https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={invoice}" if invoice else None
 
 
 ADVICE = (
+    ("that the website did not create", "Xero's invoice under this number is the bookkeeper's. Ask them to "
+                                        "renumber it in Xero, then use “Send to Xero now”."),
+    ("that the website did not make", "Xero's credit note under this number is the bookkeeper's. Ask them to "
+                                      "renumber it in Xero, then use “Send to Xero now”."),
     ("not mapped to a Xero tax type", "Map the tax code on the Xero settings page, then use “Send to Xero now”."),
     ("has no account", "Set the default accounts on the Xero settings page, then use “Send to Xero now”."),
     ("differs from the website", "Check the tax mapping matches the tax rates, then “Send to Xero now”."),
@@ -109,6 +142,8 @@ STATE_ADVICE = {
     XeroLink.State.LOCKED: "Xero refuses changes to an invoice with payments. Delete the payments in Xero (they "
                            "can be re-applied), then use “Send to Xero now”; or leave Xero's copy as it is.",
     XeroLink.State.CONFLICT: "Delete the payment in Xero and use “Send to Xero now”, or change the receipt back.",
+    XeroLink.State.DELETED: "The bookkeeper deleted it in Xero, so the website no longer counts it. Use “Send to "
+                            "Xero now” to record it in Xero again, or leave it deleted.",
 }
 
 

@@ -1,5 +1,5 @@
 """The pull's run loop: contacts, the weekly customer list, what earlier pulls could not take in, invoices,
-payments; all with the outbox off, so nothing brought in is pushed back."""
+credit notes, payments; all with the outbox off, so nothing brought in is pushed back."""
 
 from ...models import PullCursor, XeroConnection, XeroRecordKind
 from ...ratelimit import PacedGateway
@@ -9,6 +9,7 @@ from ..outbox import outbox_suppressed
 from ..run_config import RunConfig
 from .contacts import apply_contacts, fetch_contacts, reconcile_customers
 from .context import PullContext
+from .credit_notes import fetch_credit_notes, pull_credit_notes
 from .failures import PullFailures, PullReport
 from .invoices import fetch_invoices, pull_invoices
 from .payments import fetch_payments, pull_payments
@@ -36,6 +37,7 @@ class Pull:
             reconcile_customers(context)
             self._retry_earlier_failures()
             pull_invoices(context)
+            pull_credit_notes(context)  # after invoices: their allocations name invoices
             pull_payments(context)
         return context.report
 
@@ -44,11 +46,14 @@ class Pull:
         context, failures = self.context, self.context.failures
         fetch_contacts(context, failures.to_fetch_again(XeroRecordKind.CONTACT))
         fetch_invoices(context, failures.to_fetch_again(XeroRecordKind.INVOICE))
+        fetch_credit_notes(context, failures.to_fetch_again(XeroRecordKind.CREDIT_NOTE))
         fetch_payments(context, failures.to_fetch_again(XeroRecordKind.PAYMENT))
 
 
 # The cursors whose records the pull fails one by one, by the kind of record they read.
-CURSOR_KINDS = {PullCursor.Entity.INVOICES: XeroRecordKind.INVOICE, PullCursor.Entity.PAYMENTS: XeroRecordKind.PAYMENT}
+CURSOR_KINDS = {PullCursor.Entity.INVOICES: XeroRecordKind.INVOICE,
+                PullCursor.Entity.CREDIT_NOTES: XeroRecordKind.CREDIT_NOTE,
+                PullCursor.Entity.PAYMENTS: XeroRecordKind.PAYMENT}
 
 
 def _seen_up_to(tenant_id) -> dict:

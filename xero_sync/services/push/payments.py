@@ -47,6 +47,8 @@ def push_payments(context: PushContext, receipts: list[Receipt]) -> None:
     items = []
     for receipt in receipts:
         link, sale_link = links[receipt.pk], sale_links[receipt.sale_id]
+        if link.state == State.DELETED:
+            continue  # the bookkeeper deleted it in Xero: it goes again only when staff send it again
         if not sale_link.xero_id:
             sender.fail(receipt, link,
                         f"Waiting for sale {receipt.sale.number} to reach Xero: {sale_link.last_error or 'not sent'}")

@@ -1,13 +1,15 @@
-"""The push's run loop: what the outbox holds, a chunk of records at a time, contacts, then invoices,
-then payments; then the chunk's outbox rows are settled."""
+"""The push's run loop: what the outbox holds, a chunk of records at a time, contacts, then invoices (and
+voids), then payments, then refunds (credit notes, allocations, refund payments); then the chunk's outbox
+rows are settled."""
 
 from collections import defaultdict
 
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ecommerce.models import Sale
 
-from ...models import RecordKind, XeroConnection
+from ...models import RecordKind, XeroConnection, XeroLink
 from ...ratelimit import PacedGateway
 from ...selectors import sales_for_xero
 from ..contact_index import ContactIndex
@@ -19,10 +21,21 @@ from .context import PushContext
 from .invoices import push_invoices
 from .links import LinkBook
 from .payments import push_payments, receipts_for_push, receipts_waiting_for
+from .refunds import push_refunds, refunds_for_push, refunds_waiting_for
 from .sender import ChunkLedger, PushReport, Sender, XeroUnreachable, backoff_delay
 
 # Records handled together from the outbox: 30 full batches, and the memory of a run stays that of one chunk.
 CHUNK_RECORDS = 1500
+# A refund's allocation and refund payment settle under the refund's outbox row.
+OUTBOX_KIND = {RecordKind.ALLOCATION: RecordKind.REFUND, RecordKind.REFUND_PAYMENT: RecordKind.REFUND}
+
+
+def _sales_to_push(tenant_id) -> Q:
+    """Confirmed sales, and cancelled ones that reached Xero (their invoice is voided, or kept when money
+    or credit touched it) or that have refunds (whose credit notes need the invoice there)."""
+    in_xero = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.SALE, local_id=OuterRef("pk"),
+                                      xero_id__isnull=False)
+    return sales_for_xero() | Q(status=Sale.Status.CANCELLED) & (Q(Exists(in_xero)) | Q(refunds__isnull=False))
 
 
 class Push:
@@ -65,9 +78,12 @@ class Push:
             changed[kind].add(local_id)
         # A changed receipt brings its sale if the sale is not in Xero yet, and a sale its contact.
         receipts = receipts_for_push(context, changed[RecordKind.RECEIPT])
-        sale_links = self.links.read(RecordKind.SALE, {receipt.sale_id for receipt in receipts})
-        sale_ids = changed[RecordKind.SALE] | {r.sale_id for r in receipts if not sale_links[r.sale_id].xero_id}
-        sales = list(Sale.objects.filter(sales_for_xero(), pk__in=sale_ids).prefetch_related("lines"))
+        refunds = refunds_for_push(changed[RecordKind.REFUND])
+        sale_links = self.links.read(RecordKind.SALE, {record.sale_id for record in [*receipts, *refunds]})
+        sale_ids = changed[RecordKind.SALE] | {
+            record.sale_id for record in [*receipts, *refunds] if not sale_links[record.sale_id].xero_id}
+        sales = list(Sale.objects.filter(_sales_to_push(self.tenant_id), pk__in=sale_ids).distinct()
+                     .prefetch_related("lines", "receipts", "refunds", "payments"))
         contact_links = self.links.read(RecordKind.CONTACT, {sale.contact_id for sale in sales})
         contact_ids = changed[RecordKind.CONTACT] | {
             sale.contact_id for sale in sales if not contact_links[sale.contact_id].xero_id}
@@ -78,6 +94,8 @@ class Push:
             new_invoices = push_invoices(context, sales)
             receipts += receipts_waiting_for(context, new_invoices, {receipt.pk for receipt in receipts})
             push_payments(context, receipts)
+            refunds += refunds_waiting_for(context, new_invoices, {refund.pk for refund in refunds})
+            push_refunds(context, refunds)
         except XeroUnreachable:
             stopped = True
         self._settle_outbox(ledger, stopped=stopped, now=now)
@@ -88,6 +106,12 @@ class Push:
         not for Xero, receipts of methods that do not push); delay those to retry; keep the ones the time
         budget did not reach. If Xero stopped answering, everything not finished waits."""
         self.links.flush()
+        for part_kind, kind in OUTBOX_KIND.items():  # a refund waits if any of its parts does
+            for (kind_of, local_id), when in list(ledger.retry.items()):
+                if kind_of == part_kind:
+                    ledger.retry.setdefault((kind, local_id), when)
+            ledger.unfinished.update((kind, local_id) for kind_of, local_id in list(ledger.unfinished)
+                                     if kind_of == part_kind)
         if stopped:
             later = now + backoff_delay(1)
             for key in ledger.entry_ids:

@@ -1,0 +1,220 @@
+"""Refunds, cancellations and credit notes through the sync, checked against what the emulated Xero holds:
+each website act ends in exactly the Xero state a careful bookkeeper would have entered (README, "How the
+sync works"), and Xero-side changes (a bookkeeper's credit note, a deleted payment) come back."""
+
+from decimal import Decimal as D
+
+import pytest
+
+from ecommerce import selectors, services
+from ecommerce.models import Refund, Sale
+from ecommerce.selectors import PaymentState
+from tests.ecommerce.factories import a_contact
+from tests.xero_sync.test_push import api_calls, beanie_order, card, item, link_of, xero_invoice
+from xero_sync.models import RecordKind, XeroLink
+from xero_sync.services.links import links_send_now
+from xero_sync.services.sync import sync_run
+
+pytestmark = pytest.mark.django_db
+State = XeroLink.State
+
+
+def sync(*, pull: bool = True):
+    run = sync_run(trigger="manual", force=True, pull=pull)
+    assert run is not None, "the sync did not run"
+    return run
+
+
+def fresh(sale: Sale) -> Sale:
+    return Sale.objects.prefetch_related(*selectors.SALE_PREFETCH).get(pk=sale.pk)
+
+
+def three_caps(**fields) -> Sale:
+    """3 x 33.33, GST 15% inclusive: 99.99, of which 13.04 tax."""
+    return services.sale_create(contact=fields.pop("contact", None) or a_contact(), confirm=True,
+                                lines=[item("Cap", "3", "33.33")], **fields)
+
+
+def paid_by_card(sale: Sale, amount: str | None = None) -> Sale:
+    total = selectors.sale_totals(fresh(sale)).total
+    services.receipt_record(sale=sale, payment_method=card(), amount=D(amount) if amount else total)
+    return sale
+
+
+def xero_credit_note(xero, number: str) -> dict:
+    found = [note for note in xero.credit_notes() if note.get("CreditNoteNumber") == number]
+    assert len(found) == 1, f"{len(found)} Xero credit notes numbered {number}"
+    return found[0]
+
+
+def refund_payments(xero, credit_note: dict) -> list[dict]:
+    return [payment for payment in xero.payments() if (payment.get("CreditNote") or {}).get("CreditNoteID")
+            == credit_note["CreditNoteID"] and payment.get("Status") != "DELETED"]
+
+
+def test_cancelling_an_unpaid_sale_voids_its_invoice_in_xero(xero_connected, xero_site):
+    sale = beanie_order()
+    sync(pull=False)
+    assert xero_invoice(xero_site, sale.number)["Status"] == "AUTHORISED"
+
+    services.sale_cancel(sale=sale)
+    sync(pull=False)
+
+    assert xero_invoice(xero_site, sale.number)["Status"] == "VOIDED"
+    assert link_of(RecordKind.SALE, sale).state == State.SYNCED
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.CANCELLED
+
+
+def test_a_whole_refund_is_a_credit_note_for_the_same_lines_and_a_refund_payment(xero_connected, xero_site):
+    sale = paid_by_card(three_caps())
+    sync(pull=False)
+    refund = services.refund_record(sale=sale, payment_method=card(), reason="Wrong size")
+    sync(pull=False)
+
+    note = xero_credit_note(xero_site, refund.number)
+    assert note["Type"] == "ACCRECCREDIT"
+    assert (D(str(note["Total"])), D(str(note["TotalTax"]))) == (D("99.99"), D("13.04"))
+    assert D(str(refund.credit_total)) == D("99.99") and refund.credit_tax == D("13.04")
+    [line] = note["LineItems"]
+    assert (D(str(line["Quantity"])), line["AccountCode"], line["TaxType"]) == (D("3"), "200", "OUTPUT2")
+    [money_back] = refund_payments(xero_site, note)
+    assert D(str(money_back["Amount"])) == D("99.99") and money_back["Account"]["Code"] == "620"
+    assert note["Status"] == "PAID" and D(str(note["RemainingCredit"])) == 0
+    assert xero_invoice(xero_site, sale.number)["Status"] == "PAID"  # the invoice stays paid
+    assert {link_of(kind, refund).state for kind in (RecordKind.REFUND, RecordKind.REFUND_PAYMENT)} == {State.SYNCED}
+    assert not XeroLink.objects.filter(kind=RecordKind.ALLOCATION).exists()
+
+
+def test_cancel_and_refund_of_a_part_paid_sale_allocates_the_unpaid_part_and_refunds_the_rest(
+        xero_connected, xero_site):
+    sale = paid_by_card(three_caps(), "40.00")
+    sync(pull=False)
+    services.sale_cancel(sale=sale, refund_to=card())
+    sync(pull=False)
+
+    refund = Refund.objects.get(sale=sale)
+    note = xero_credit_note(xero_site, refund.number)
+    invoice = xero_invoice(xero_site, sale.number)
+    assert D(str(note["Total"])) == D("99.99")
+    assert D(str(invoice["AmountCredited"])) == D("59.99") and D(str(invoice["AmountDue"])) == 0
+    assert invoice["Status"] == "PAID"  # paid 40.00, credited 59.99: nothing due, not voided
+    [money_back] = refund_payments(xero_site, note)
+    assert D(str(money_back["Amount"])) == D("40.00")
+    assert note["Status"] == "PAID"
+    assert {link_of(kind, refund).state for kind in RecordKind if kind in (
+        RecordKind.REFUND, RecordKind.ALLOCATION, RecordKind.REFUND_PAYMENT)} == {State.SYNCED}
+
+
+def test_refunds_go_fifty_credit_notes_and_fifty_refunds_a_call(xero_connected, xero_site):
+    sales = [paid_by_card(three_caps()) for _ in range(3)]
+    sync(pull=False)
+    xero_site.reset_calls()
+    for sale in sales:
+        [cap] = sale.lines.all()
+        services.refund_record(sale=sale, payment_method=card(), lines=[{"line": cap, "quantity": D("1")}])
+    sync(pull=False)
+
+    writes = [call for call in api_calls(xero_site) if call[0] in ("PUT", "POST")]
+    assert writes == [("PUT", "/CreditNotes"), ("PUT", "/Payments")], writes
+    for refund in Refund.objects.all():
+        assert D(str(xero_credit_note(xero_site, refund.number)["Total"])) == D("33.33")
+
+
+@pytest.mark.parametrize("fault", ["500", "hang"])
+def test_a_refund_batch_stored_but_not_answered_leaves_one_credit_note_and_one_refund(
+        xero_connected, xero_site, settings, fault):
+    sale = paid_by_card(three_caps())
+    sync(pull=False)
+    refund = services.refund_record(sale=sale, payment_method=card())
+    settings.XERO_HTTP_TIMEOUT = 1
+    xero_site.inject_fault(fault, method="PUT", path_contains="/CreditNotes", after_write=True, seconds=2)
+    sync(pull=False)
+    assert link_of(RecordKind.REFUND, refund).state != State.SYNCED
+    xero_site.inject_fault(fault, method="PUT", path_contains="/Payments", after_write=True, seconds=2)
+    for _ in range(4):
+        XeroLink.objects.update(attempts=0)
+        services_outbox_now()
+        sync(pull=False)
+
+    note = xero_credit_note(xero_site, refund.number)
+    assert len(refund_payments(xero_site, note)) == 1
+    assert {link_of(kind, refund).state for kind in (RecordKind.REFUND, RecordKind.REFUND_PAYMENT)} == {State.SYNCED}
+
+
+def services_outbox_now():
+    """Skip the backoff the failed batch was given: the next run tries at once."""
+    from xero_sync.models import OutboxEntry
+    OutboxEntry.objects.update(not_before=None)
+
+
+def test_a_bookkeepers_credit_note_allocated_in_xero_shows_on_the_sale(xero_connected, xero_site):
+    sale = three_caps()
+    sync()
+    contact_id = xero_invoice(xero_site, sale.number)["Contact"]["ContactID"]
+    note = xero_site.create_credit_note(Contact={"ContactID": contact_id}, LineAmountTypes="Inclusive", LineItems=[
+        {"Description": "Goodwill", "Quantity": 1, "UnitAmount": "99.99", "AccountCode": "200", "TaxType": "OUTPUT2"}])
+    xero_site.allocate_credit_note(note["CreditNoteID"], xero_invoice(xero_site, sale.number)["InvoiceID"], "99.99")
+    sync()
+
+    sale = fresh(sale)
+    assert selectors.sale_payment_state(sale) == PaymentState.CREDITED
+    assert selectors.sale_amount_due(sale) == 0
+    assert sale.credit_allocations.get().credit_note.number == note["CreditNoteNumber"]
+
+
+def test_a_pushed_payment_deleted_in_xero_flips_the_receipt_and_can_be_sent_again(xero_connected, xero_site):
+    sale = paid_by_card(beanie_order())
+    sync()
+    receipt = sale.receipts.get()
+    payment_id = str(link_of(RecordKind.RECEIPT, receipt).xero_id)
+    xero_site.delete_payment(payment_id)
+    sync()
+
+    link = link_of(RecordKind.RECEIPT, receipt)
+    assert link.state == State.DELETED and "deleted this payment in Xero" in link.last_error
+    receipt.refresh_from_db()
+    assert receipt.removed_in_books_at is not None
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.UNPAID  # as Xero says
+
+    links_send_now(kind=RecordKind.RECEIPT, local_ids=[receipt.pk])
+    sync()
+    link.refresh_from_db()
+    assert link.state == State.SYNCED and str(link.xero_id) != payment_id
+    assert xero_invoice(xero_site, sale.number)["Status"] == "PAID"
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.PAID
+
+
+def test_a_sale_number_already_in_xero_is_never_overwritten(xero_connected, xero_site):
+    # given the bookkeeper typed invoice S-000001 into Xero before the website made any sale
+    someone = xero_site.create_contact(Name="Walk-in customer")
+    theirs = xero_site.create_invoice(InvoiceNumber="S-000001", Contact={"ContactID": someone["ContactID"]},
+                                      LineItems=[{"Description": "Counter sale", "Quantity": 1, "UnitAmount": "141.45",
+                                                  "AccountCode": "200", "TaxType": "OUTPUT2"}])
+    sync()  # the pull sees it
+
+    # when the website makes a sale, its number skips the one Xero holds, and the push leaves theirs alone
+    sale = beanie_order()
+    sync()
+    assert sale.number == "S-000002"
+    kept = xero_invoice(xero_site, "S-000001")
+    assert D(str(kept["Total"])) == D(str(theirs["Total"])) and kept["Contact"]["ContactID"] == someone["ContactID"]
+    assert xero_invoice(xero_site, "S-000002")["Contact"]["ContactID"] != someone["ContactID"]
+
+
+def test_a_number_collision_that_still_happens_is_a_conflict_not_an_overwrite(xero_connected, xero_site):
+    # given the website's sale S-000001 exists before the bookkeeper types an S-000001 of their own
+    sale = beanie_order()
+    someone = xero_site.create_contact(Name="Walk-in customer")
+    theirs = xero_site.create_invoice(InvoiceNumber=sale.number, Contact={"ContactID": someone["ContactID"]}, LineItems=[
+        {"Description": "Counter sale", "Quantity": 1, "UnitAmount": "141.45", "AccountCode": "200",
+         "TaxType": "OUTPUT2"}])
+
+    for _ in range(2):  # refused as a number Xero holds, then found and judged not ours
+        services_outbox_now()
+        sync(pull=False)
+
+    kept = xero_invoice(xero_site, sale.number)
+    assert D(str(kept["Total"])) == D(str(theirs["Total"])) and kept["Contact"]["ContactID"] == someone["ContactID"]
+    link = link_of(RecordKind.SALE, sale)
+    assert link.state == State.CONFLICT and link.xero_id is None
+    assert "that the website did not create" in link.last_error
