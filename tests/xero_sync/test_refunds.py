@@ -218,3 +218,40 @@ def test_a_number_collision_that_still_happens_is_a_conflict_not_an_overwrite(xe
     link = link_of(RecordKind.SALE, sale)
     assert link.state == State.CONFLICT and link.xero_id is None
     assert "that the website did not create" in link.last_error
+
+
+def test_a_pushed_refund_deleted_in_xero_stops_counting_and_can_be_sent_again(xero_connected, xero_site):
+    sale = paid_by_card(three_caps())
+    sync()
+    refund = services.refund_record(sale=sale, payment_method=card())
+    sync()
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.REFUNDED
+    refund_payment_id = str(link_of(RecordKind.REFUND_PAYMENT, refund).xero_id)
+
+    xero_site.delete_payment(refund_payment_id)
+    sync()
+
+    assert link_of(RecordKind.REFUND_PAYMENT, refund).state == State.DELETED
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.PAID  # Xero holds the money as not given back
+    note = xero_credit_note(xero_site, refund.number)
+    assert D(str(note["RemainingCredit"])) == D("99.99")
+
+    links_send_now(kind=RecordKind.REFUND, local_ids=[refund.pk])
+    sync()
+    assert link_of(RecordKind.REFUND_PAYMENT, refund).state == State.SYNCED
+    assert len(refund_payments(xero_site, xero_credit_note(xero_site, refund.number))) == 1
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.REFUNDED
+
+
+def test_a_credit_note_voided_in_xero_shows_voided_on_the_website_copy(xero_connected, xero_site):
+    sale = three_caps()
+    sync()
+    contact_id = xero_invoice(xero_site, sale.number)["Contact"]["ContactID"]
+    note = xero_site.create_credit_note(Contact={"ContactID": contact_id}, LineItems=[
+        {"Description": "Goodwill", "Quantity": 1, "UnitAmount": "10.00", "AccountCode": "200", "TaxType": "OUTPUT2"}])
+    sync()
+    xero_site.void_credit_note(note["CreditNoteID"])
+    sync()
+    from ecommerce.models import CreditNote
+    copy = CreditNote.objects.get(xero_id=note["CreditNoteID"])
+    assert copy.status == CreditNote.Status.VOIDED and copy.refund is None

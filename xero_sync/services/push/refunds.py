@@ -44,13 +44,13 @@ CREDIT_NOTES = XeroWrite(kind=RecordKind.REFUND, operation="create_credit_notes"
                          body_key="CreditNotes", id_key="CreditNoteID", extra={"unitdp": 4}, check=_credit_differs,
                          may_succeed_later=_lost_call_made_it)
 REFUND_PAYMENTS = XeroWrite(kind=RecordKind.REFUND_PAYMENT, operation="create_payments", sdk_body_name="payments",
-                            body_key="Payments", id_key="PaymentID")
+                            body_key="Payments", id_key="PaymentID", outbox_kind=RecordKind.REFUND)
 
 
 def _allocation_write(credit_note_xero_id) -> XeroWrite:
     return XeroWrite(kind=RecordKind.ALLOCATION, operation="create_credit_note_allocation",
                      sdk_body_name="allocations", body_key="Allocations", id_key="AllocationID",
-                     extra={"credit_note_id": str(credit_note_xero_id)})
+                     extra={"credit_note_id": str(credit_note_xero_id)}, outbox_kind=RecordKind.REFUND)
 
 
 def refunds_for_push(refund_ids: set[int]) -> list[Refund]:

@@ -88,6 +88,9 @@ class XeroWrite:
     # Whether a record Xero refused with this message can succeed when tried again (by default: it is in
     # Xero already, made by a lost call or by hand, and the next run finds it by its key).
     may_succeed_later: Callable[[object, dict, str], bool] | None = None
+    # The kind of the outbox rows its records come from, when not its own (a refund's parts come with the
+    # refund's): a new row makes a new Idempotency-Key, so a record sent again is not Xero's replay of the last.
+    outbox_kind: RecordKind | None = None
 
 
 @dataclass
@@ -204,7 +207,8 @@ class Sender:
         # Same content and same outbox rows -> same key, so Xero replays a retried batch; a later edit
         # (a new outbox row) gets a new key even if the content went back to an earlier value.
         parts = [str(self.tenant_id), write.operation] + [
-            f"{item.record.pk}:{self.ledger.entry_ids.get((write.kind, item.record.pk), 0)}:{item.digest}"
+            f"{item.record.pk}:{self.ledger.entry_ids.get((write.outbox_kind or write.kind, item.record.pk), 0)}:"
+            f"{item.digest}"
             for item in batch]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
