@@ -14,10 +14,12 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed
 
+# The runner is exec'd, so it is make's own child: make passes SIGTERM on to it, and it watches make for a
+# SIGINT sent to make alone (config/embedded.py). It prints the admin's address and the login last.
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python -m config.embedded
+	$(BIN)/python manage.py seed_demo --quiet-login
+	exec $(BIN)/python -m config.embedded
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

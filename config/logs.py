@@ -6,9 +6,11 @@ line: whatever still reaches a handler has token-like fields, authorization head
 the OAuth callback's query string (the authorization code and state) dropped, in line and JSON format.
 """
 
+import datetime
 import json
 import logging
 import re
+from zoneinfo import ZoneInfo
 
 REDACTED = "[redacted]"
 SECRET_FIELDS = r"access_token|refresh_token|id_token|client_secret|code_verifier|code|state|token|password"
@@ -50,7 +52,43 @@ class SecretRedactingFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class ZonedFormatter(logging.Formatter):
+    """Times in the shop's zone (TIME_ZONE, from SHOP_TIME_ZONE), the zone named: `2026-12-02 10:11:05,123
+    NZDT`, so a log line, the admin and the emulator's pages can be read against each other without
+    guessing which clock each keeps. `format` is dictConfig's name for the format string."""
+
+    def __init__(self, format: str | None = None, datefmt: str | None = None, zone: str = "UTC"):
+        super().__init__(format, datefmt)
+        self.zone = ZoneInfo(zone)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.datetime.fromtimestamp(record.created, self.zone)
+        return moment.strftime(datefmt or f"%Y-%m-%d %H:%M:%S,{int(record.msecs):03d} %Z")
+
+
+# The beat's tick every ten seconds and the worker's "received" and "succeeded" lines for it: routine,
+# so DEBUG. A tick that syncs says so in the sync's own line; one that fails is still an ERROR.
+ROUTINE_TASKS = ("xero_sync.sync_if_due", "xero-sync-tick")
+ROUTINE_LOGGERS = ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+
+
+class RoutineTicksFilter(logging.Filter):
+    """Demotes the routine ticks' INFO lines to DEBUG: shown only with LOG_LEVEL=DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.name not in ROUTINE_LOGGERS:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let the handler report it
+            return True
+        if not any(task in message for task in ROUTINE_TASKS):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+class JsonFormatter(ZonedFormatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),

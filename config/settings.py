@@ -76,8 +76,12 @@ LANGUAGE_CODE = "en-nz"
 TIME_ZONE = env.str("SHOP_TIME_ZONE", default="Pacific/Auckland")
 USE_I18N = True
 USE_TZ = True
+# Date-and-time formats that name the zone (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
+# The site's own files (the favicon); the apps' static folders are found as usual.
+STATICFILES_DIRS = [BASE_DIR / "config" / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it, even before collectstatic
 
@@ -99,7 +103,10 @@ vars().update(EMAIL_CONFIG)
 # and every Xero page says so. XERO_EMULATOR_URL points every endpoint at one emulator.
 XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
 XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
-XERO_EMULATOR_URL = env.str("XERO_EMULATOR_URL", default="" if XERO_CLIENT_ID else "http://127.0.0.1:8765")
+# `make run` starts the emulator on XERO_EMULATOR_PORT; the site looks for it there unless told otherwise.
+XERO_EMULATOR_PORT = env.int("XERO_EMULATOR_PORT", default=8765)
+XERO_EMULATOR_URL = env.str("XERO_EMULATOR_URL",
+                            default="" if XERO_CLIENT_ID else f"http://127.0.0.1:{XERO_EMULATOR_PORT}")
 XERO_USING_EMULATOR = bool(XERO_EMULATOR_URL)
 if XERO_USING_EMULATOR:
     _emulator = XERO_EMULATOR_URL.rstrip("/")
@@ -164,7 +171,8 @@ else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # The host means nothing to this transport; naming it keeps kombu from warning that none was given.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -197,12 +205,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "config.logs.SecretRedactingFilter"},
+                "routine_ticks": {"()": "config.logs.RoutineTicksFilter"},
                 "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    # Times in the shop's zone, named (NZDT), in every process: web, worker and beat log through this.
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "config.logs.JsonFormatter"},
+        "line": {"()": "config.logs.ZonedFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                 "zone": TIME_ZONE},
+        "json": {"()": "config.logs.JsonFormatter", "zone": TIME_ZONE},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"],
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["routine_ticks", "redact_secrets"],
                              "formatter": env.str("LOG_FORMAT", default="line")},
                  # a 500 with DEBUG off mails ADMINS, as Django's default does, masked as the log is
                  "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ecommerce.management.commands.seed_demo import DEMO_REFERENCE_PREFIX
 from ecommerce.models import LineAmountType, PaymentMethod, Sale, SaleLine
 
 from ..models import PaymentMethodConfig, SyncSettings, TaxMapping, XeroConnection
@@ -174,8 +175,6 @@ def tax_mapping_set(*, tax_code: str, xero_tax_type: str) -> TaxMapping | None:
 # or fails every record at once with the same missing setting.
 
 NO_TAX_CODE = "no tax code"  # how the blank tax code is named to staff
-# seed_demo's sales carry this reference; their receipts and their contacts come with them.
-DEMO_REFERENCE_PREFIX = "DEMO-"
 
 
 class SetupStep(NamedTuple):
@@ -195,7 +194,7 @@ def demo_data_withheld() -> bool:
 
 
 def demo_sales() -> Q:
-    """The demo's sales (for `Sale` querysets)."""
+    """The demo's sales (for `Sale` querysets): seed_demo gives each a DEMO- reference."""
     return Q(reference__startswith=DEMO_REFERENCE_PREFIX)
 
 

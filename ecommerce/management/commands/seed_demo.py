@@ -1,7 +1,9 @@
 """A realistic small shop for the demo and for trying the sync: `python manage.py seed_demo`.
 
 Safe to run again: contacts are found by email, sales by their DEMO- reference, methods by code, so a
-second run adds nothing.
+second run adds nothing. The DEMO- reference is also the demo's mark: the sync sends these sales (and
+their receipts and contacts) to the built-in emulator, never to a real organisation unless
+XERO_PUSH_DEMO_DATA says so.
 """
 
 import datetime
@@ -17,6 +19,7 @@ from django.utils import timezone
 from ecommerce import selectors, services
 from ecommerce.models import Contact, LineAmountType, PaymentMethod, Sale
 
+DEMO_REFERENCE_PREFIX = "DEMO-"
 PAYMENT_METHODS = [("Card", "card"), ("Cash", "cash"), ("Direct deposit", "direct-deposit")]
 
 FIRST_NAMES = ["Aroha", "Ben", "Charlotte", "Dylan", "Emma", "Finn", "Grace", "Hemi", "Isla", "Jack", "Kiri",
@@ -49,6 +52,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--contacts", type=int, default=36)
         parser.add_argument("--sales", type=int, default=48)
+        parser.add_argument("--quiet-login", action="store_true",
+                            help="Name the staff user without its password (make run prints it with the URL).")
 
     @transaction.atomic
     def handle(self, *args, contacts: int, sales: int, **options):
@@ -57,9 +62,12 @@ class Command(BaseCommand):
         people = self._contacts(rng, contacts)
         created_sales = self._sales(rng, people, methods, sales)
         username, password = self._staff_user()
+        # The password is printed once, with the admin's address, by `make run` (config/embedded.py) when
+        # it is the one made here; run on its own, this says it.
         self.stdout.write(
             f"Demo shop: {Contact.objects.count()} contacts, {Sale.objects.count()} sales "
-            f"({created_sales} new), {len(methods)} payment methods. Staff login: {username} / {password}"
+            f"({created_sales} new), {len(methods)} payment methods. Staff login: {username}"
+            + ("" if options.get("quiet_login") else f" / {password}")
         )
 
     def _payment_methods(self) -> dict[str, PaymentMethod]:
@@ -97,7 +105,7 @@ class Command(BaseCommand):
         created = 0
         today = timezone.localdate()
         for index in range(1, count + 1):
-            reference = f"DEMO-{index:04d}"
+            reference = f"{DEMO_REFERENCE_PREFIX}{index:04d}"
             if Sale.objects.filter(reference=reference).exists():
                 continue
             inclusive = index % 3 != 0  # most web prices include GST; trade orders (every third) do not
