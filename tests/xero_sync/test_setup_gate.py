@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ecommerce.models import Sale
@@ -18,7 +19,7 @@ from xero_sync.models import OutboxEntry, SyncRun
 from xero_sync.services import configuration
 from xero_sync.services.sync import SyncOutcome, sync_attempt
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 GST_LINE = {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
             "tax_rate": Decimal("15"), "tax_code": "GST"}
@@ -41,7 +42,6 @@ def test_before_connecting_the_checklist_says_what_to_do_first(db):
     assert [step.done for step in steps] == [False, False, True, True]
     assert steps[0].todo == "Press Connect to Xero."
     assert "Choose the default sales account" in steps[1].todo
-    assert steps[2].label.endswith("(none used yet)")
 
 
 def test_the_checklist_names_each_unmapped_tax_code_and_each_undecided_payment_method(xero_connected):
@@ -55,8 +55,8 @@ def test_the_checklist_names_each_unmapped_tax_code_and_each_undecided_payment_m
     assert [step.done for step in steps] == [True, True, False, False]
     assert steps[0].label == "Connected to Demo Company (NZ)"
     assert steps[1].label == "Sales account chosen (200)"
-    assert steps[2].label == "Tax codes of confirmed sales mapped (no tax code, GST)"
-    assert steps[2].todo == "Map no tax code to a Xero tax type."
+    assert steps[2].label == "Tax codes of confirmed sales mapped"
+    assert steps[2].todo == "Map no tax code to a Xero tax type."  # GST is; the draft's GST15 waits
     assert steps[3].todo == "Choose push, pull or neither for Cash and Direct deposit."
 
 
@@ -137,8 +137,41 @@ def test_tax_codes_of_the_demo_shop_need_no_mapping_when_its_data_stays_on_the_w
     configuration.tax_mapping_set(tax_code="GST", xero_tax_type="")
 
     settings.XERO_USING_EMULATOR = True
-    assert "GST" in configuration.tax_codes_in_use()  # the demo goes to the emulator: its codes count
+    assert configuration.tax_codes_unmapped() == ["GST"]  # the demo goes to the emulator: its codes count
     settings.XERO_USING_EMULATOR = False
-    assert configuration.tax_codes_in_use() == []  # a real organisation: the demo stays home
+    assert configuration.tax_codes_unmapped() == []  # a real organisation: the demo stays home
     settings.XERO_PUSH_DEMO_DATA = True
-    assert "GST" in configuration.tax_codes_in_use()
+    assert configuration.tax_codes_unmapped() == ["GST"]
+
+
+def test_the_checklist_include_says_what_is_left_and_when_all_is_done(xero_connected):
+    a_payment_method("cash", "Cash")
+    before = render_to_string("xero_sync/setup_checklist.html",
+                              {"steps": configuration.setup_checklist(xero_connected)})
+    configuration.payment_method_configure(payment_method=a_payment_method("cash"), direction="none")
+    after = render_to_string("xero_sync/setup_checklist.html",
+                             {"steps": configuration.setup_checklist(xero_connected)})
+
+    assert "Nothing is pushed to Xero until every step is done." in before
+    assert "Every active payment method given a direction: Choose push, pull or neither for Cash." in before
+    assert "Set up: changes go to Xero as they are made." in after and "Nothing is pushed" not in after
+
+
+@pytest.mark.xfail(strict=True, reason="needs the push to skip demo sales: xero_sync/selectors.py's sales_for_xero, "
+                   "contacts_for_xero and receipts_for_xero to exclude configuration.demo_sales() while "
+                   "configuration.demo_data_withheld() (issue 18 item 2; not this helper's file)")
+def test_the_demo_shop_stays_on_the_website_when_the_organisation_is_real(xero_connected, xero_site, settings):
+    settings.XERO_USING_EMULATOR = False  # as with a real app's XERO_CLIENT_ID (the calls still go to the emulator)
+    call_command("seed_demo", "--contacts", "4", "--sales", "3", "--quiet-login")
+    for code in ("cash", "direct-deposit"):
+        configuration.payment_method_configure(payment_method=a_payment_method(code), direction="none")
+    real = a_sale(contact=a_contact(first_name="Mere", last_name="Tane"), lines=[GST_LINE])
+    due_now()
+
+    run = sync_attempt(trigger=SyncRun.Trigger.AUTO).run
+
+    assert run.status == SyncRun.Status.DONE and run.errors == []
+    assert sorted(invoice["InvoiceNumber"] for invoice in xero_site.invoices()
+                  if invoice.get("Type") == "ACCREC") == [real.number]
+    assert [contact["Name"] for contact in xero_site.contacts() if contact.get("ContactNumber", "").startswith("WEB-")] \
+        == ["Mere Tane"]
