@@ -51,7 +51,7 @@ def push() -> SyncRun:
 
 def given_up_by_xero(xero, sales) -> None:
     """Xero answers 503 to every attempt at these sales' invoices until the push gives up on them."""
-    xero.inject_fault("503", method="POST", path_contains="/Invoices", count=MAX_ATTEMPTS)
+    xero.inject_fault("503", method="PUT", path_contains="/Invoices", count=MAX_ATTEMPTS)
     for _ in range(MAX_ATTEMPTS):
         OutboxEntry.objects.filter(not_before__isnull=False).update(
             not_before=timezone.now() - datetime.timedelta(days=1))

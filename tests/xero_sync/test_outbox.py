@@ -447,7 +447,7 @@ def test_records_changed_while_another_organisation_was_current_reach_the_first_
     assert len(xero_site.invoices(tenant_id=org_a)) == 1
     # and a second order whose invoice was in flight when A's run stopped (Xero unavailable mid-push)
     second = a_sale(contact=a_contact(first_name="Mere"), lines=[GST_LINE])
-    xero_site.inject_fault("503", method="POST", path_contains="Invoices", count=50)
+    xero_site.inject_fault("503", method="PUT", path_contains="Invoices", count=50)
     sync_run(trigger="manual", force=True, pull=False)
     xero_site.clear_faults()
     assert XeroLink.objects.get(tenant_id=org_a, kind=RecordKind.SALE, local_id=second.pk).state == "in_flight"

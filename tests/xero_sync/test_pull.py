@@ -172,8 +172,10 @@ def test_a_bookkeepers_work_in_xero_shows_on_the_website_after_one_pull(xero_con
     xero_site.reset_calls()
     run = pull()
 
-    # then one pull of three calls brought it all in, and nothing failed
-    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/Payments")]
+    # then one pull of four calls (contacts, invoices, credit notes, payments) brought it all in, and nothing
+    # failed
+    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/CreditNotes"),
+                                    ("GET", "/Payments")]
     assert (run.status, run.failed, run.errors) == (SyncRun.Status.DONE, {}, [])
     assert run.pulled == {"contact": 3, "invoice": 3, "payment": 1}
     # and Aroha's contact shows the bookkeeper's changes
@@ -280,8 +282,9 @@ def test_a_contact_xero_flags_a_customer_silently_arrives_with_the_weekly_custom
     xero_site.reset_calls()
     pull()
 
-    # then they cost three calls and do not see it
-    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/Payments")]
+    # then they cost four calls, one per kind of record, and do not see it
+    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/CreditNotes"),
+                                    ("GET", "/Payments")]
     assert not Contact.objects.exists()
 
     # when a week has passed since the last read of the whole customer list
@@ -293,7 +296,7 @@ def test_a_contact_xero_flags_a_customer_silently_arrives_with_the_weekly_custom
     [reconcile] = [call for call in gets(xero_site, "Contacts") if call["query"].get("where")]
     assert reconcile["query"]["where"].replace(" ", "") == "IsCustomer==true"
     assert list(Contact.objects.values_list("company_name", flat=True)) == ["Rimu Reading Room"]
-    assert len(api_calls(xero_site)) == 4
+    assert len(api_calls(xero_site)) == 5  # the four of every pull and the customer list
 
 
 def test_a_pulled_customer_matching_a_website_contact_by_number_or_email_updates_it(xero_connected, xero_site):
@@ -422,10 +425,13 @@ def test_a_receipt_pushed_to_xero_and_pulled_back_is_counted_once(xero_connected
 # --- Incremental and cheap ---------------------------------------------------------------------------
 
 
-def test_an_idle_pull_makes_three_calls_each_from_its_watermark(xero_connected, xero_site):
-    # given an order with a card receipt in Xero (a contact, an invoice and a payment), pulled already
+def test_an_idle_pull_makes_four_calls_each_from_its_watermark(xero_connected, xero_site):
+    # given an order with a card receipt and a part refund in Xero (a contact, an invoice, a credit note, the
+    # payment and the refund payment), pulled already
     sale = beanie_order(a_person("Aroha", "Walker", "aroha@example.com"))
-    services.receipt_record(sale=sale, payment_method=a_payment_method("card"), amount=Decimal("89.40"))
+    card = a_payment_method("card")
+    services.receipt_record(sale=sale, payment_method=card, amount=Decimal("89.40"))
+    services.refund_record(sale=sale, payment_method=card, amount=Decimal("9.50"), reason="Courier refunded")
     sync()
     pull()  # the first pulls also read the whole customer list (weekly)
 
@@ -433,13 +439,15 @@ def test_an_idle_pull_makes_three_calls_each_from_its_watermark(xero_connected, 
     xero_site.reset_calls()
     run = pull()
 
-    # then it asks for contacts, invoices and payments once each, only for what changed since the newest
-    # UpdatedDateUTC it received of each, to the second (Xero's If-Modified-Since is "at or after")
-    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/Payments")]
-    assert run.calls == 3
+    # then it asks for contacts, invoices, credit notes and payments once each, only for what changed since
+    # the newest UpdatedDateUTC it received of each, to the second (Xero's If-Modified-Since is "at or after")
+    assert api_calls(xero_site) == [("GET", "/Contacts"), ("GET", "/Invoices"), ("GET", "/CreditNotes"),
+                                    ("GET", "/Payments")]
+    assert run.calls == 4
     newest = {
         "Contacts": max(parse_ms_date(contact["UpdatedDateUTC"]) for contact in xero_site.contacts()),
         "Invoices": max(parse_ms_date(invoice["UpdatedDateUTC"]) for invoice in xero_site.invoices()),
+        "CreditNotes": max(parse_ms_date(note["UpdatedDateUTC"]) for note in xero_site.credit_notes()),
         "Payments": max(parse_ms_date(payment["UpdatedDateUTC"]) for payment in xero_site.payments()),
     }
     for call in xero_site.calls:
@@ -573,7 +581,8 @@ def test_a_full_pull_of_2500_invoices_takes_a_call_per_thousand_and_pushes_nothi
             for call in invoice_calls] == [("1", "1000", 1000), ("2", "1000", 1000), ("3", "1000", 500)]
     assert all("if-modified-since" not in call["headers"] for call in invoice_calls)
     assert writes(xero_site) == []
-    assert run.calls == len(api_calls(xero_site)) == 6  # contacts, the customer list, 3 x invoices, payments
+    # contacts, the customer list, 3 x invoices, credit notes, payments
+    assert run.calls == len(api_calls(xero_site)) == 7
     assert (Invoice.objects.count(), InvoiceLine.objects.count(), Contact.objects.count()) == (2500, 2500, 5)
     assert run.pulled == {"contact": 5, "invoice": 2500}
     # and the pull recorded nothing to send back

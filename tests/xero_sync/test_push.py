@@ -97,8 +97,9 @@ def test_one_order_with_a_new_contact_and_a_card_receipt_takes_four_calls_then_n
     run = push_now()
 
     # then it read the contact index once and wrote the contact (created with PUT, which never merges
-    # into a namesake), the invoice and the payment: four calls
-    assert api_calls(xero_site) == [("GET", "/Contacts"), ("PUT", "/Contacts"), ("POST", "/Invoices"),
+    # into a namesake), the invoice (created with PUT too, which never overwrites an invoice Xero holds under
+    # that number) and the payment: four calls
+    assert api_calls(xero_site) == [("GET", "/Contacts"), ("PUT", "/Contacts"), ("PUT", "/Invoices"),
                                     ("PUT", "/Payments")]
     assert run.calls == 4
     # and Xero holds one contact carrying the website's key
@@ -225,9 +226,9 @@ def test_120_new_sales_for_customers_already_in_xero_take_three_invoice_calls(xe
     sales = [a_sale(contact=customers[n % 3], lines=[item(unit_amount=f"{n + 1}.00")]) for n in range(120)]
     push_now()
 
-    # then they went in three invoice calls of 50, 50 and 20, and nothing else was needed
-    assert api_calls(xero_site) == [("POST", "/Invoices")] * 3
-    assert elements_sent(xero_site, "POST", "Invoices", "Invoices") == [50, 50, 20]
+    # then they were created in three invoice calls of 50, 50 and 20, and nothing else was needed
+    assert api_calls(xero_site) == [("PUT", "/Invoices")] * 3
+    assert elements_sent(xero_site, "PUT", "Invoices", "Invoices") == [50, 50, 20]
     # and Xero holds each of them once, for the right amount and customer
     held = {invoice["InvoiceNumber"]: invoice for invoice in xero_site.invoices()}
     assert len(held) == len(xero_site.invoices()) == 123
@@ -253,8 +254,8 @@ def test_one_invalid_sale_fails_alone_with_xeros_message_and_the_run_goes_on(xer
     # when they are pushed
     run = push_now()
 
-    # then one call carried all 50, and Xero stored the other 49
-    assert elements_sent(xero_site, "POST", "Invoices", "Invoices") == [50]
+    # then one creating call carried all 50, and Xero stored the other 49
+    assert elements_sent(xero_site, "PUT", "Invoices", "Invoices") == [50]
     held = {invoice["InvoiceNumber"] for invoice in xero_site.invoices()}
     assert bad.number not in held
     assert {sale.number for sale in sales if sale != bad} <= held
@@ -420,22 +421,39 @@ def test_editing_an_order_paid_in_xero_ends_locked_after_one_call(xero_connected
     assert link_of(RecordKind.SALE, sale).state == XeroLink.State.LOCKED
 
 
-def test_a_cancelled_order_leaves_its_xero_invoice_as_it_is(xero_connected, xero_site):
-    # given an order in Xero
+def test_a_cancelled_unpaid_order_voids_its_own_xero_invoice_in_one_call_then_none(xero_connected, xero_site):
+    # given an unpaid order in Xero, and another cancelled before it ever reached Xero
     sale = beanie_order()
     push_now()
     before = xero_invoice(xero_site, sale.number)
+    never_sent = beanie_order()
+    services.sale_cancel(sale=never_sent)
     xero_site.reset_calls()
 
-    # when it is cancelled on the website and a sync runs
+    # when the first is cancelled on the website (nothing was received, so there is nothing to refund) and a
+    # sync runs
     services.sale_cancel(sale=sale)
     push_now()
 
-    # then Xero was not asked to void or change it
-    assert api_calls(xero_site) == []
+    # then Xero was asked once to void it: an update addressed by the id of the invoice the website created,
+    # never a new invoice
+    assert api_calls(xero_site) == [("POST", "/Invoices")]
+    [[sent]] = [call["request_json"]["Invoices"] for call in xero_site.calls_to("POST", "/Invoices")]
+    assert (sent["InvoiceID"], sent["Status"]) == (before["InvoiceID"], "VOIDED")
+    # and Xero keeps that one invoice, voided, for what it was
     after = xero_invoice(xero_site, sale.number)
-    assert (after["Status"], after["Total"], after["UpdatedDateUTC"]) == ("AUTHORISED", Decimal("89.40"),
-                                                                           before["UpdatedDateUTC"])
+    assert (after["InvoiceID"], after["Status"], after["Total"]) == (before["InvoiceID"], "VOIDED", Decimal("89.40"))
+    assert link_of(RecordKind.SALE, sale).state == XeroLink.State.SYNCED
+    # and the one cancelled before reaching Xero left nothing there to void
+    assert never_sent.number not in {invoice["InvoiceNumber"] for invoice in xero_site.invoices()}
+    assert outbox_rows() == []
+
+    # when another sync runs with nothing changed
+    xero_site.reset_calls()
+    push_now()
+
+    # then the voided invoice costs no further call
+    assert api_calls(xero_site) == []
 
 
 def test_deleting_a_receipt_or_an_order_on_the_website_deletes_nothing_in_xero(xero_connected, xero_site):

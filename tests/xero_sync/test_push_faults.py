@@ -128,14 +128,14 @@ def test_a_minute_429_is_sat_out_and_the_same_batch_retried_after_retry_after(
     sales = shop_with_sales(3)
     # (a 10 s pacing window instead of Xero's 60 only bounds this test's runtime if the wait overshoots)
     settings.XERO_RATE_WINDOW_SECONDS = 10
-    xero_site.inject_fault("429", problem="minute", retry_after=2, method="POST", path_contains="/Invoices")
+    xero_site.inject_fault("429", problem="minute", retry_after=2, method="PUT", path_contains="/Invoices")
 
     # when the push runs
     run = sync()
 
     # then the same invoice batch went again, no sooner than Retry-After said, and not much later either
     # (the pacer's docstring: "A 429 for the minute waits Retry-After and tries the same request again")
-    limited, retried = accounting_calls(xero_site, "POST", "/Invoices")
+    limited, retried = accounting_calls(xero_site, "PUT", "/Invoices")
     assert limited["status"] == 429 and retried["status"] == 200
     assert retried["at"] - limited["at"] >= datetime.timedelta(seconds=2)
     assert retried["at"] - limited["at"] < datetime.timedelta(seconds=2 + 3), retried["at"] - limited["at"]
@@ -157,7 +157,7 @@ def test_a_minute_429_is_sat_out_and_the_same_batch_retried_after_retry_after(
 def test_a_day_limit_429_pauses_the_organisation_until_xero_says_and_then_resumes(xero_connected, xero_site):
     # given three paid sales, and Xero's daily limit running out at the invoice call
     sales = shop_with_sales(3)
-    xero_site.inject_fault("429", problem="day", retry_after=3600, method="POST", path_contains="/Invoices")
+    xero_site.inject_fault("429", problem="day", retry_after=3600, method="PUT", path_contains="/Invoices")
 
     # when the push runs
     started = timezone.now()
@@ -170,7 +170,7 @@ def test_a_day_limit_429_pauses_the_organisation_until_xero_says_and_then_resume
     assert connection.paused_until is not None
     assert abs((connection.paused_until - started).total_seconds() - 3600) < 60
     # and the invoice call was not repeated within the run
-    assert len(accounting_calls(xero_site, "POST", "/Invoices")) == 1
+    assert len(accounting_calls(xero_site, "PUT", "/Invoices")) == 1
     assert xero_site.invoices() == [] and xero_site.payments() == []
 
     # when anyone asks for a sync while paused (even "Sync now", even the beat tick)
@@ -236,7 +236,7 @@ def test_pacing_keeps_a_large_push_under_the_minute_limit_without_a_single_429(x
         assert len(in_window) <= 10, f"call {position} at {at}: {len(in_window)} calls in 2 s"
     # and the batches were what 300 sales need
     assert len(accounting_calls(xero_site, "PUT", "/Contacts")) == 2
-    assert len(accounting_calls(xero_site, "POST", "/Invoices")) == 300 // BATCH_SIZE
+    assert len(accounting_calls(xero_site, "PUT", "/Invoices")) == 300 // BATCH_SIZE
     assert len(accounting_calls(xero_site, "PUT", "/Payments")) == 300 // BATCH_SIZE
     assert times[-1] - times[0] >= window  # it really had to wait (15 calls > 10 per window)
     assert run.status == SyncRun.Status.DONE
@@ -248,8 +248,8 @@ def test_pacing_keeps_a_large_push_under_the_minute_limit_without_a_single_429(x
 
 UNKNOWN_OUTCOMES = [
     pytest.param(RecordKind.CONTACT, "PUT", "/Contacts", "drop", id="contacts-dropped"),
-    pytest.param(RecordKind.SALE, "POST", "/Invoices", "drop", id="invoices-dropped"),
-    pytest.param(RecordKind.SALE, "POST", "/Invoices", "hang", id="invoices-timed-out"),
+    pytest.param(RecordKind.SALE, "PUT", "/Invoices", "drop", id="invoices-dropped"),
+    pytest.param(RecordKind.SALE, "PUT", "/Invoices", "hang", id="invoices-timed-out"),
     pytest.param(RecordKind.RECEIPT, "PUT", "/Payments", "drop", id="payments-dropped"),
     pytest.param(RecordKind.RECEIPT, "PUT", "/Payments", "hang", id="payments-timed-out"),
 ]
@@ -330,7 +330,7 @@ def backoff_bounds(attempts: int) -> tuple[float, float]:
 def test_a_transient_error_on_a_batch_backs_off_with_jitter_and_counts_an_attempt(xero_connected, xero_site, status):
     # given five paid sales, and Xero failing the invoice batch once
     sales = shop_with_sales(5)
-    xero_site.inject_fault(status, method="POST", path_contains="/Invoices")
+    xero_site.inject_fault(status, method="PUT", path_contains="/Invoices")
 
     # when the push runs
     run = sync()
@@ -358,11 +358,11 @@ def test_a_transient_error_on_a_batch_backs_off_with_jitter_and_counts_an_attemp
     assert sync_is_due(now=earliest)
 
     # when the retry comes
-    first_key = accounting_calls(xero_site, "POST", "/Invoices")[0]["headers"]["idempotency-key"]
+    first_key = accounting_calls(xero_site, "PUT", "/Invoices")[0]["headers"]["idempotency-key"]
     runs = sync_until_drained()
 
     # then the same batch went with the same Idempotency-Key (Xero would replay it had it stored it)
-    assert accounting_calls(xero_site, "POST", "/Invoices")[1]["headers"]["idempotency-key"] == first_key
+    assert accounting_calls(xero_site, "PUT", "/Invoices")[1]["headers"]["idempotency-key"] == first_key
     # and everything is in Xero once, attempts cleared
     assert len(runs) == 1
     assert_xero_holds_each_once(xero_site, sales)
@@ -373,7 +373,7 @@ def test_a_transient_error_on_a_batch_backs_off_with_jitter_and_counts_an_attemp
 def test_a_record_that_keeps_failing_is_dead_lettered_after_max_attempts(xero_connected, xero_site):
     # given two sales, and Xero failing every invoice call for as long as we keep trying
     shop_with_sales(2, receipts=False)
-    xero_site.inject_fault("503", method="POST", path_contains="/Invoices", count=MAX_ATTEMPTS + 5)
+    xero_site.inject_fault("503", method="PUT", path_contains="/Invoices", count=MAX_ATTEMPTS + 5)
 
     for attempt in range(1, MAX_ATTEMPTS + 1):
         # when a run comes (the previous backoff skipped)
@@ -393,11 +393,11 @@ def test_a_record_that_keeps_failing_is_dead_lettered_after_max_attempts(xero_co
     assert [link.state for link in links] == [State.DEAD] * 2
     assert all(f"{MAX_ATTEMPTS} attempts" in link.last_error and "503" in link.last_error for link in links)
     assert not OutboxEntry.objects.filter(kind=RecordKind.SALE).exists()
-    assert len(accounting_calls(xero_site, "POST", "/Invoices")) == MAX_ATTEMPTS
+    assert len(accounting_calls(xero_site, "PUT", "/Invoices")) == MAX_ATTEMPTS
 
     # and later runs leave them alone: no further invoice call
     sync()
-    assert len(accounting_calls(xero_site, "POST", "/Invoices")) == MAX_ATTEMPTS
+    assert len(accounting_calls(xero_site, "PUT", "/Invoices")) == MAX_ATTEMPTS
     assert xero_site.invoices() == []
 
 
@@ -415,7 +415,7 @@ def test_every_write_the_push_makes_carries_its_own_idempotency_key(xero_connect
     # then every write carried an Idempotency-Key of at most 128 characters, a different one per batch
     made = writes(xero_site)
     assert [(call["method"], call["path"].rsplit("/", 1)[1]) for call in made] == (
-        [("PUT", "Contacts")] * 2 + [("POST", "Invoices")] * 2 + [("PUT", "Payments")] * 2)
+        [("PUT", "Contacts")] * 2 + [("PUT", "Invoices")] * 2 + [("PUT", "Payments")] * 2)
     keys = [call["headers"].get("idempotency-key") for call in made]
     assert all(keys) and all(len(key) <= 128 for key in keys), keys
     assert len(set(keys)) == len(keys)
@@ -497,7 +497,7 @@ def test_a_worker_killed_in_the_middle_of_a_batch_and_restarted_leaves_everythin
     # given 60 paid sales (two batches of each kind) and a Xero that stores the first invoice batch but
     # then takes a long time to answer it
     sales = shop_with_sales(60)
-    xero_site.inject_fault("hang", method="POST", path_contains="/Invoices", after_write=True, seconds=30)
+    xero_site.inject_fault("hang", method="PUT", path_contains="/Invoices", after_write=True, seconds=30)
     env = process_environment(xero_site, XERO_HTTP_TIMEOUT="60")  # still waiting when it is killed
 
     # when a real worker process runs the push
@@ -563,7 +563,7 @@ def test_a_run_out_of_time_says_work_remains_and_the_next_run_sends_the_rest(xer
 def test_a_run_out_of_time_does_not_look_up_records_lost_in_flight(xero_connected, xero_site):
     # given a sale and a receipt left in flight by a run that died mid-call
     (sale,) = shop_with_sales(1)
-    xero_site.inject_fault("503", method="POST", path_contains="/Invoices")
+    xero_site.inject_fault("503", method="PUT", path_contains="/Invoices")
     sync()
     XeroLink.objects.filter(kind__in=[RecordKind.SALE, RecordKind.RECEIPT]).update(
         state=XeroLink.State.IN_FLIGHT, in_flight_since=timezone.now())
