@@ -66,6 +66,11 @@ def receipts_for_xero() -> Q:
         payment_method__xero_config__xero_account_code="")
 
 
+def refunds_for_xero() -> Q:
+    """Every refund: it is recorded on a confirmed sale, which is in the books."""
+    return Q(pk__isnull=False)
+
+
 def pushing_payment_accounts() -> dict[int, str]:
     """Payment method id -> the Xero account its receipts are paid into, for methods that push."""
     return dict(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PUSH)

@@ -5,6 +5,7 @@ from functools import wraps
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -61,8 +62,24 @@ def _save_errors(form, error: ValidationError) -> None:
 
 
 def _tax_codes() -> list[str]:
-    used = SaleLine.objects.exclude(tax_code="").values_list("tax_code", flat=True).distinct()
-    return sorted(set(used) | set(TaxMapping.objects.values_list("tax_code", flat=True)))
+    return sorted(set(_tax_codes_in_use()) | set(TaxMapping.objects.values_list("tax_code", flat=True)))
+
+
+def _tax_codes_in_use() -> list[str]:
+    """The distinct tax codes on sale lines, walked along their index one code at a time (a "loose index
+    scan"): a handful of index probes however many lines there are, where SELECT DISTINCT reads them all
+    (~200 ms at 550,000 lines; see the index's comment on SaleLine)."""
+    table, column = connection.ops.quote_name(SaleLine._meta.db_table), connection.ops.quote_name("tax_code")
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            WITH RECURSIVE used(code) AS (
+                SELECT MIN({column}) FROM {table} WHERE {column} > %s
+                UNION ALL
+                SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > used.code) FROM used
+                WHERE used.code IS NOT NULL
+            )
+            SELECT code FROM used WHERE code IS NOT NULL""", [""])
+        return [code for (code,) in cursor.fetchall()]
 
 
 def _method_forms(data, methods: QuerySet[PaymentMethod], accounts: list[dict]):

@@ -1,0 +1,71 @@
+"""Issue 17: the sync's own pages (Xero links, sync runs, the outbox, the settings page and its dashboard)
+and `xero_sync status` ask the database a fixed number of times, the same at 10 records as at 200."""
+
+import pytest
+from django.urls import reverse
+
+from tests.admin_volume import grow_to, queries_of, queries_of_command
+from xero_sync.models import OutboxEntry, SyncRun, XeroLink
+
+pytestmark = pytest.mark.django_db
+
+SMALL, LARGE = 10, 200
+
+
+def admin_page(name: str, *args, query: str = "") -> str:
+    return reverse(f"admin:xero_sync_{name}", args=args) + query
+
+
+PAGES = [
+    pytest.param(lambda: admin_page("xerolink_changelist"), id="xero-links"),
+    pytest.param(lambda: admin_page("xerolink_changelist", query="?state__exact=error"), id="xero-links-in-error"),
+    pytest.param(lambda: admin_page("xerolink_changelist", query="?kind__exact=sale&xero_status=AUTHORISED"),
+                 id="xero-links-of-sales"),
+    pytest.param(lambda: admin_page("xerolink_changelist", query="?q=1"), id="xero-links-searched"),
+    pytest.param(lambda: admin_page("xerolink_change", XeroLink.objects.latest("pk").pk), id="xero-link"),
+    pytest.param(lambda: admin_page("syncrun_changelist"), id="sync-runs"),
+    pytest.param(lambda: admin_page("syncrun_change", SyncRun.objects.latest("started_at").pk), id="sync-run"),
+    pytest.param(lambda: admin_page("outboxentry_changelist"), id="outbox"),
+    pytest.param(lambda: admin_page("outboxentry_change", OutboxEntry.objects.latest("pk").pk), id="outbox-entry"),
+    pytest.param(lambda: admin_page("outboxheld_changelist"), id="held-for-other-organisations"),
+    pytest.param(lambda: reverse("xero_sync:settings"), id="settings-and-dashboard"),
+]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_a_sync_page_asks_the_same_queries_at_10_records_as_at_200(admin_client, url):
+    grow_to(SMALL)
+    at_small = queries_of(admin_client, url())
+    grow_to(LARGE)
+    assert queries_of(admin_client, url()) == at_small
+
+
+def test_xero_sync_status_asks_the_same_queries_at_10_records_as_at_200():
+    grow_to(SMALL)
+    at_small = queries_of_command("xero_sync", "status")
+    grow_to(LARGE)
+    assert queries_of_command("xero_sync", "status") == at_small
+
+
+@pytest.mark.parametrize("model_name", ["contact", "sale", "receipt", "refund"])
+def test_the_xero_filter_and_sort_agree_with_the_column_in_every_state(admin_client, model_name):
+    # given records in every Xero state (synced, waiting, refused, locked, in conflict, given up, deleted,
+    # never sent, not for Xero)
+    from django.contrib import admin
+
+    from xero_sync.admin import STATE_LABELS
+
+    grow_to(LARGE)
+    model_admin = next(a for m, a in admin.site._registry.items() if m._meta.model_name == model_name)
+    shown = model_admin.xero_states(model_admin.model.objects.values_list("pk", flat=True))
+    assert len(set(shown.values())) >= 4
+    for state in STATE_LABELS:
+        # when staff filter the list by a state, then they get exactly the records the column shows so
+        filtered = set(model_admin.get_queryset(None).filter(model_admin.xero_state_is(state)).values_list(
+            "pk", flat=True))
+        assert filtered == {pk for pk, seen in shown.items() if seen == state}, state
+    # and sorting by the column groups the records by the state it shows, in order
+    column = model_admin.get_list_display(None).index("xero_column") + 1  # the action checkbox is column 0
+    response = admin_client.get(reverse(f"admin:ecommerce_{model_name}_changelist"), {"o": str(column)})
+    listed = [shown[row.pk] for row in response.context["cl"].result_list]
+    assert listed == sorted(listed) and listed[0] == min(shown.values())
