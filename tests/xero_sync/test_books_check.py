@@ -156,3 +156,23 @@ def test_a_refund_whose_payment_was_deleted_in_xero_is_a_difference(xero_connect
 
     [difference] = check(xero_connected, sale.date).unexplained
     assert difference.record == refund.number and "refund payment of 99.99 was deleted in Xero" in difference.words
+
+
+def test_checking_against_xero_now_fetches_the_month_within_its_call_budget(xero_connected, xero_site):
+    from xero_sync.services.books_refresh import books_refresh_month
+
+    today = timezone.localdate()
+    sales = [a_sale_on(today) for _ in range(3)]
+    sync()
+    # the bookkeeper edits one in Xero after the last pull: the local copy does not know yet
+    invoice = xero_invoice(xero_site, sales[0].number)
+    xero_site.edit_invoice(invoice["InvoiceID"], LineItems=[
+        {"Description": "Cap", "Quantity": 3, "UnitAmount": "30.00", "AccountCode": "200", "TaxType": "OUTPUT2"}])
+    assert check(xero_connected, today).differences == []
+
+    xero_site.reset_calls()
+    run = books_refresh_month(month=today)
+
+    assert run.calls <= 1 + 3  # ceil(3 invoices / 1000) + 3
+    [difference] = check(xero_connected, today).unexplained
+    assert difference.record == sales[0].number and "Xero 90.00" in difference.words
