@@ -176,3 +176,28 @@ def test_checking_against_xero_now_fetches_the_month_within_its_call_budget(xero
     assert run.calls <= 1 + 3  # ceil(3 invoices / 1000) + 3
     [difference] = check(xero_connected, today).unexplained
     assert difference.record == sales[0].number and "Xero 90.00" in difference.words
+
+
+def test_a_new_unexplained_difference_reaches_admins_once(xero_connected, xero_site, mailoutbox, settings,
+                                                          django_capture_on_commit_callbacks):
+    from xero_sync.services.books_check import books_check_watch
+    from xero_sync.services.notify import digest_send
+
+    settings.ADMINS = [("Owner", "owner@example.com")]
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    xero_site.void_invoice(xero_invoice(xero_site, sale.number)["InvoiceID"])
+    sync()
+    months = months_back(2)
+
+    assert len(books_check_watch(tenant_id=xero_connected.tenant_id, months=months)) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        subject = digest_send()
+    assert subject == "Xero sync: the books differ from Xero's"
+    [mail] = mailoutbox
+    assert f"{sale.number}: confirmed on the website, invoice VOIDED in Xero" in mail.body
+    # the next day's check finds the same difference: nothing new to tell
+    assert books_check_watch(tenant_id=xero_connected.tenant_id, months=months) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digest_send() is None
+    assert len(mailoutbox) == 1

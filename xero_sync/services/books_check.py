@@ -297,3 +297,21 @@ def _check_receipts_deleted(tenant_id, receipt_ids, sale_of, sales, check_for) -
             f"{link.xero_key or 'A receipt'} on {number}: its payment was deleted in Xero — send it again, or "
             "delete the receipt if the money never came", False, link.xero_key or number,
             website_url=_admin_url("receipt", link.local_id), link_id=link.pk))
+
+
+BOOKS_DIFFER = "books differ"
+
+
+def books_check_watch(*, tenant_id, months: list[datetime.date]) -> list[Difference]:
+    """Check these months and note each unexplained difference not noted before in its record's history
+    (action BOOKS_DIFFER), for the hourly digest to tell once; returns the newly noted ones."""
+    from ..models import SyncEvent
+
+    found = [difference for month in months for check in books_check(tenant_id=tenant_id, month=month)
+             for difference in check.unexplained if difference.link_id]
+    noted = set(SyncEvent.objects.filter(action=BOOKS_DIFFER, link_id__in={d.link_id for d in found})
+                .values_list("link_id", "detail"))
+    new = [difference for difference in found if (difference.link_id, difference.words) not in noted]
+    SyncEvent.objects.bulk_create(SyncEvent(link_id=difference.link_id, action=BOOKS_DIFFER, detail=difference.words)
+                                  for difference in new)
+    return new

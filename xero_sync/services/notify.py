@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..models import SyncEvent, SyncRun, SyncSettings, XeroLink
 from ..selectors import is_token_key_pause
+from .books_check import BOOKS_DIFFER
 from .configuration import sync_settings
 
 
@@ -24,9 +25,11 @@ def digest_send() -> str | None:
     since = current.last_digest_at or now - datetime.timedelta(hours=1)
     given_up = list(SyncEvent.objects.filter(action=XeroLink.State.DEAD, at__gt=since).select_related("link"))
     paused = list(SyncRun.objects.filter(status=SyncRun.Status.PAUSED, finished_at__gt=since))
+    # noted once each by the daily books check (books_check_watch), so each is told once
+    books = list(SyncEvent.objects.filter(action=BOOKS_DIFFER, at__gt=since).order_by("at")[:101])
     current.last_digest_at = now
     current.save(update_fields=["last_digest_at"])
-    if not given_up and not paused:
+    if not given_up and not paused and not books:
         return None
     parts = []
     key_paused = [run for run in paused if any(is_token_key_pause(error) for error in run.errors)]
@@ -37,6 +40,8 @@ def digest_send() -> str | None:
         parts.append("the daily call limit was reached")
     if key_paused:
         parts.append("the token key cannot read the stored token")
+    if books:
+        parts.append("the books differ from Xero's")
     subject = "Xero sync: " + " and ".join(parts)
     lines = [f"Since {since:%Y-%m-%d %H:%M} UTC:", ""]
     if limit_paused:
@@ -45,6 +50,11 @@ def digest_send() -> str | None:
         lines += [f"- XERO_TOKEN_KEY could not read the stored Xero token, which paused the sync {len(key_paused)} "
                   "time(s): a configuration error. Check the key in every process (web, worker, beat); the "
                   "connection is kept and the sync resumes once the key is right.", ""]
+    if books:
+        lines += [f"- The books check found {len(books) if len(books) <= 100 else 'over 100'} new difference(s) "
+                  "between the website and Xero (Xero settings, Books check):"]
+        lines += [f"  - {event.detail}" for event in books[:100]]
+        lines.append("")
     for event in given_up[:100]:
         lines.append(f"- {event.link.get_kind_display()} {event.link.xero_key or event.link.local_id}: {event.detail}")
     if given_up:
