@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import books_views, views, webhooks
 
 app_name = "xero_sync"
 
@@ -13,5 +13,7 @@ urlpatterns = [
     path("disconnect/", views.disconnect_view, name="disconnect"),
     path("chart/refresh/", views.chart_refresh, name="chart_refresh"),
     path("sync-now/", views.sync_now_view, name="sync_now"),
+    path("books/", books_views.books_check_page, name="books_check"),
+    path("books/fresh/", books_views.books_check_fresh, name="books_check_fresh"),
     path("webhooks/", webhooks.xero_webhook, name="webhooks"),
 ]

@@ -201,3 +201,42 @@ def test_a_new_unexplained_difference_reaches_admins_once(xero_connected, xero_s
     with django_capture_on_commit_callbacks(execute=True):
         assert digest_send() is None
     assert len(mailoutbox) == 1
+
+
+# --- The Books check page -------------------------------------------------------------------------------
+
+
+def test_the_books_check_page_shows_twelve_months_green_and_a_differing_month_one_click_away(
+        xero_connected, xero_site, admin_client):
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    xero_site.void_invoice(xero_invoice(xero_site, sale.number)["InvoiceID"])
+    sync()
+
+    page = admin_client.get("/xero/books/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('class="books-agree"') == 11 and html.count('class="books-differ"') == 1
+    assert "1 to look at" in html
+
+    month = admin_client.get(f"/xero/books/?month={sale.date:%Y-%m}").content.decode()
+    assert f"{sale.number}: confirmed on the website, invoice VOIDED in Xero" in month
+    assert f'href="/admin/ecommerce/sale/{sale.pk}/change/"' in month
+    assert "Open in Xero" in month and "Needs a look" in month
+
+
+def test_check_against_xero_now_fetches_the_month_and_says_so(xero_connected, xero_site, admin_client):
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    answer = admin_client.post("/xero/books/fresh/", {"month": f"{sale.date:%Y-%m}"}, follow=True)
+    assert answer.redirect_chain[-1][0] == f"/xero/books/?month={sale.date:%Y-%m}"
+    assert f"Fetched {sale.date:%B %Y} from Xero again" in answer.content.decode()
+
+
+def test_the_books_check_page_refuses_a_month_it_cannot_read_and_staff_without_manage_xero(
+        xero_connected, admin_client, client, django_user_model):
+    assert admin_client.get("/xero/books/?month=2026-13").status_code == 404
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(clerk)
+    assert client.get("/xero/books/").status_code == 403
+    assert client.post("/xero/books/fresh/", {"month": "2026-11"}).status_code == 403
