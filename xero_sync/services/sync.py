@@ -189,7 +189,8 @@ def _sync(run: SyncRun, connection: XeroConnection, keeper: LeaseKeeper, *, push
     except SyncPaused as paused:
         XeroConnection.objects.filter(pk=connection.pk).update(paused_until=paused.until, pause_reason=str(paused))
         run.status = SyncRun.Status.PAUSED
-        run.errors = [*run.errors, f"{paused} Paused until {paused.until:%Y-%m-%d %H:%M} UTC."]
+        # the shop's clock, named, as every time on the site (issue 18 item 9)
+        run.errors = [*run.errors, f"{paused} Paused until {timezone.localtime(paused.until):%Y-%m-%d %H:%M %Z}."]
         logger.warning("xero sync paused for tenant %s until %s: %s", connection.tenant_id, paused.until, paused)
     except (XeroError, LeaseLost) as error:  # XeroAuthorizationError is one
         run.status = SyncRun.Status.FAILED
