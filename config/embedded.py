@@ -22,6 +22,7 @@ WEB_ADDRESS = os.environ.get("WEB_ADDRESS", "127.0.0.1:8000")
 XERO_EMULATOR_PORT = os.environ.get("XERO_EMULATOR_PORT", "8765")
 STARTUP_SECONDS = 120  # a first run migrates and seeds before this; the processes start within seconds
 STOP_SECONDS = 10  # each process's own shutdown; after that it is killed
+WORKER_CONCURRENCY = 2
 # The signals `make` blocks while its handler waits for the recipe (a shell's signal mask, as /proc shows it)
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -32,7 +33,7 @@ def processes() -> dict[str, list[str]]:
         "web": [PYTHON, "manage.py", "runserver", WEB_ADDRESS, "--noreload"],
         # Celery's own banner and "ready" lines are one screen at start; the routine ticks are DEBUG
         # (config/logs.py RoutineTicksFilter), so the console stays quiet between real events.
-        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", str(WORKER_CONCURRENCY)],
         "beat": [*celery, "beat", "--loglevel", "INFO"],
     }
     if (BASE_DIR / "xero_emulator" / "__main__.py").exists() and emulator_wanted():
@@ -76,6 +77,20 @@ def site_answers() -> bool:
             return answer.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def worker_started(running: dict[str, subprocess.Popen]) -> bool:
+    """The worker has forked its pool, which it does just before it says it is ready (no /proc: assume so)."""
+    tasks = Path(f"/proc/{running['worker'].pid}/task")
+    if not tasks.exists():
+        return True
+    children = set()
+    for task in tasks.glob("*"):
+        try:
+            children |= set((task / "children").read_text().split())
+        except OSError:
+            continue
+    return len(children) >= WORKER_CONCURRENCY
 
 
 def parent_is_stopping(parent_pid: int) -> bool:
@@ -149,9 +164,10 @@ def main() -> int:
                 break
         if parent_is_stopping(parent_pid):
             stop = True
-        if not stop and not announced and (site_answers() or time.monotonic() - started > STARTUP_SECONDS):
+        up = site_answers() and worker_started(running)
+        if not stop and not announced and (up or time.monotonic() - started > STARTUP_SECONDS):
             announced = True
-            time.sleep(1)  # let the worker's and beat's start-up lines come out first
+            time.sleep(1)  # let the worker's "ready" and beat's start-up lines come out first
             print(f"\n  Shop admin: http://{WEB_ADDRESS}/admin/   login: {login_words()}\n"
                   f"  Running {', '.join(running)}; Ctrl-C stops them all.\n", flush=True)
         time.sleep(0.25 if not announced else 0.5)

@@ -138,6 +138,7 @@ def test_make_run_prints_the_address_and_the_login_together_last_and_stays_calm(
     banner = f"Shop admin: http://{make_run.web}/admin/   login: admin / admin"
     assert banner in output
     assert output.index("Starting development server") < output.index(banner)
+    assert output.index(" ready.") < output.index(banner)  # the worker's, printed before the address
     assert "Staff login: admin /" not in output  # the password is printed once, with the address
     assert "No hostname was supplied" not in output  # kombu's warning about the filesystem broker's URL
     assert "Not Found: /favicon.ico" not in output
