@@ -33,8 +33,8 @@ FAULTS = [
 # And, so each kind of unknown outcome certainly happens whatever the dice say, the first write of each kind
 # is lost after Xero stored it, and the first invoice read fails: (kind, method, path, after the write?)
 FIRST_FAULTS = [
-    ("drop", "POST", "/Contacts", True),
-    ("hang", "POST", "/Invoices", True),
+    ("drop", "PUT", "/Contacts", True),  # new contacts and new invoices are created with PUT
+    ("hang", "PUT", "/Invoices", True),
     ("500", "PUT", "/Payments", True),
     ("503", "GET", "/Invoices", False),
 ]

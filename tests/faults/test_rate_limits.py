@@ -45,9 +45,9 @@ def test_in_a_storm_of_429s_no_call_is_made_before_retry_after(
 
     Sizes: 200 orders, two workers, six sync_now messages at once and a beat-like tick every 2 s (so runs
     follow each other across workers; five 429s in a row on one call end a run, pausing the organisation for a
-    window). Retry-After is 1 s for reads, 2 s for payments, 3 s for contacts and invoices; the emulator's own
-    minute limit is on at 60 per 1-second window, on both sides, so every 429 is an injected one whose
-    Retry-After is known.
+    window). Retry-After is 1 s for reads, 2 s for creations (PUT: new contacts, invoices and payments), 3 s for
+    updates (POST); the emulator's own minute limit is on at 60 per 1-second window, on both sides, so every
+    429 is an injected one whose Retry-After is known.
     """
     # given 200 orders, two workers, and a Xero refusing every other call for the minute
     place_orders(200)
@@ -154,7 +154,7 @@ def test_a_retry_after_too_long_to_sit_out_pauses_every_worker_until_it_has_pass
     place_orders(100)
     emulator_limits(per_minute=60, window_seconds=1)
     workers.start(2, XERO_RATE_WINDOW_SECONDS="1", XERO_RATE_PER_WINDOW="60")
-    xero_site.inject_fault("429", method="POST", path_contains="/Invoices", problem="minute", retry_after=150)
+    xero_site.inject_fault("429", method="PUT", path_contains="/Invoices", problem="minute", retry_after=150)
 
     # when a sync is asked for
     broker.sync_now()

@@ -17,9 +17,8 @@ from ecommerce.models import Contact, PaymentMethod, Sale
 from tests.ecommerce.factories import a_contact, a_payment_method, a_sale
 from xero_sync.models import OutboxEntry, RecordKind, XeroLink
 from xero_sync.services import configuration
-from xero_sync.services.links import links_requeue
 from xero_sync.services.outbox import outbox_record_many
-from xero_sync.services.sync import sync_is_due, sync_run
+from xero_sync.services.sync import SyncAttempt, SyncOutcome, sync_attempt, sync_is_due, sync_run
 
 pytestmark = pytest.mark.django_db
 
@@ -476,8 +475,10 @@ def test_deleting_a_receipt_or_an_order_on_the_website_deletes_nothing_in_xero(x
 
 
 def test_only_receipts_of_methods_set_to_push_reach_xero(xero_connected, xero_site):
-    # given cash (not configured) and bank transfers (pulled from Xero, so never pushed)
+    # given cash (set to neither: the setup gate wants every active method decided) and bank transfers
+    # (pulled from Xero, so never pushed)
     cash = a_payment_method("cash", "Cash")
+    configuration.payment_method_configure(payment_method=cash, direction="none")
     transfer = a_payment_method("transfer", "Bank transfer")
     configuration.payment_method_configure(payment_method=transfer, direction="pull", account_code="090")
     # and an order paid partly in cash, partly by transfer and partly by card
@@ -547,69 +548,109 @@ def test_an_edited_receipt_already_in_xero_is_shown_as_a_conflict(xero_connected
 # --- Mapping problems fail one sale, and clear once fixed ----------------------------------------------
 
 
-def test_an_unmapped_tax_code_fails_that_sale_alone_until_it_is_mapped(xero_connected, xero_site):
-    # given two orders, one with a tax code nobody mapped to a Xero tax type
+def push_attempt_held_back() -> SyncAttempt:
+    """A push asked for while the Xero settings are incomplete: it does not run, and says what is missing."""
+    attempt = sync_attempt(trigger="manual", force=True, pull=False)
+    assert (attempt.outcome, attempt.run) == (SyncOutcome.NOT_SET_UP, None)
+    return attempt
+
+
+def test_an_unmapped_tax_code_holds_the_push_back_until_it_is_mapped_then_everything_goes(xero_connected, xero_site):
+    # given two orders, one with a tax code nobody mapped to a Xero tax type, paid by card
     contact = a_contact()
     good = beanie_order(contact)
     exempt = a_sale(contact=contact, lines=[item("Donation", unit_amount="25.00", tax_code="EXEMPT",
                                                  tax_rate=Decimal("0"))])
     receipt = services.receipt_record(sale=exempt, payment_method=card(), amount=Decimal("25.00"))
+    recorded = outbox_rows()
+
+    # when a push is asked for
+    attempt = push_attempt_held_back()
+
+    # then nothing reached Xero (a half-set-up organisation gets no half of the books), the push says which
+    # code to map, and every change waits in the outbox
+    assert attempt.missing == ("Map EXEMPT to a Xero tax type.",)
+    assert api_calls(xero_site) == []
+    assert outbox_rows() == recorded
+
+    # when the shop owner maps it (nothing needs requeueing) and a push runs
+    configuration.tax_mapping_set(tax_code="EXEMPT", xero_tax_type="ZERORATEDOUTPUT")
+    run = push_now()
+
+    # then both orders go, the exempt one zero-rated, for the website's totals
+    assert run.failed == {}
+    invoice = xero_invoice(xero_site, exempt.number)
+    assert invoice["LineItems"][0]["TaxType"] == "ZERORATEDOUTPUT"
+    assert invoice["Total"] == Decimal("25.00")
+    assert xero_invoice(xero_site, good.number)["Total"] == Decimal("89.40")
+    assert link_of(RecordKind.SALE, exempt).state == XeroLink.State.SYNCED
+    # and the card payment follows in the same run
+    [payment] = xero_site.payments()
+    assert payment["Invoice"]["InvoiceID"] == invoice["InvoiceID"]
+    assert payment["Reference"].startswith(f"WEB-R{receipt.pk:06d}")
+    assert xero_invoice(xero_site, exempt.number)["Status"] == "PAID"
+    assert outbox_rows() == []
+
+
+def test_a_line_taxed_at_another_rate_than_its_xero_tax_type_fails_that_sale_alone_until_corrected(
+        xero_connected, xero_site):
+    # given two orders, one with a GST line charged at 12.5% while Xero's OUTPUT2 is 15%, paid by card
+    contact = a_contact()
+    good = beanie_order(contact)
+    old_rate = a_sale(contact=contact, lines=[item("Donation", unit_amount="25.00", tax_rate=Decimal("12.5"))])
+    receipt = services.receipt_record(sale=old_rate, payment_method=card(), amount=Decimal("25.00"))
 
     # when they are pushed
     run = push_now()
 
-    # then the good one is in Xero and the other says what to fix
-    held = {invoice["InvoiceNumber"] for invoice in xero_site.invoices()}
-    assert held == {good.number}
-    link = link_of(RecordKind.SALE, exempt)
+    # then the good one is in Xero and the other says what is wrong, without a call spent on it
+    assert {invoice["InvoiceNumber"] for invoice in xero_site.invoices()} == {good.number}
+    assert elements_sent(xero_site, "PUT", "Invoices", "Invoices") == [1]
+    link = link_of(RecordKind.SALE, old_rate)
     assert link.state == XeroLink.State.ERROR
-    assert "tax code 'EXEMPT'" in link.last_error
-    assert "map it on the Xero settings page" in link.last_error
+    assert "charges 12.5% tax but Xero's OUTPUT2 is 15%" in link.last_error
     assert run.failed == {"sale": 1, "receipt": 1}
     assert xero_site.payments() == []
-    assert exempt.number in link_of(RecordKind.RECEIPT, receipt).last_error
+    assert old_rate.number in link_of(RecordKind.RECEIPT, receipt).last_error
 
-    # when the shop owner maps it and requeues the sale from the admin
-    configuration.tax_mapping_set(tax_code="EXEMPT", xero_tax_type="ZERORATEDOUTPUT")
-    links_requeue(links=XeroLink.objects.filter(pk=link.pk))
+    # when staff correct the line's rate
+    services.sale_update(sale=old_rate, lines=[item("Donation", unit_amount="25.00")])
     push_now()
 
-    # then it goes through, zero-rated, for the website's total
-    invoice = xero_invoice(xero_site, exempt.number)
-    assert invoice["LineItems"][0]["TaxType"] == "ZERORATEDOUTPUT"
-    assert invoice["Total"] == Decimal("25.00")
+    # then it goes through for the website's total
+    invoice = xero_invoice(xero_site, old_rate.number)
+    assert invoice["Total"] == Decimal("25.00") == selectors.sale_totals(old_rate).total
     link.refresh_from_db()
     assert (link.state, link.last_error) == (XeroLink.State.SYNCED, "")
     # and the card payment that was waiting for it follows in the same run
     [payment] = xero_site.payments()
     assert payment["Invoice"]["InvoiceID"] == invoice["InvoiceID"]
-    assert xero_invoice(xero_site, exempt.number)["Status"] == "PAID"
+    assert xero_invoice(xero_site, old_rate.number)["Status"] == "PAID"
 
 
-def test_a_missing_sales_account_fails_the_sale_until_it_is_set(xero_connected, xero_site):
+def test_a_missing_sales_account_holds_the_push_back_until_it_is_set(xero_connected, xero_site):
     # given no default sales account, an order relying on it and one booked to its own account
     configuration.sync_settings_update(default_sales_account_code="")
     contact = a_contact()
     relying = a_sale(contact=contact, lines=[item()])
     own_account = a_sale(contact=contact, lines=[item(account_code="260")])
 
-    # when they are pushed
-    push_now()
+    # when a push is asked for
+    attempt = push_attempt_held_back()
 
-    # then only the one with its own account reached Xero; the other says which setting to fill in
-    assert {invoice["InvoiceNumber"] for invoice in xero_site.invoices()} == {own_account.number}
-    link = link_of(RecordKind.SALE, relying)
-    assert link.state == XeroLink.State.ERROR
-    assert "set the default sales account on the Xero settings page" in link.last_error
+    # then neither reached Xero, and the push says which setting to fill in
+    assert api_calls(xero_site) == [] and xero_site.invoices() == []
+    [missing] = attempt.missing
+    assert "Choose the default sales account" in missing
 
-    # when the account is set and the sale edited
+    # when the account is set (no edit needed: the changes waited) and a push runs
     configuration.sync_settings_update(default_sales_account_code="200")
-    services.sale_update(sale=relying, reference="Resent")
     push_now()
 
-    # then it reaches Xero booked to sales
+    # then both reach Xero, the one relying on the default booked to sales
     assert xero_invoice(xero_site, relying.number)["LineItems"][0]["AccountCode"] == "200"
-    assert link_of(RecordKind.SALE, relying).state == XeroLink.State.SYNCED
+    assert xero_invoice(xero_site, own_account.number)["LineItems"][0]["AccountCode"] == "260"
+    assert {link_of(RecordKind.SALE, sale).state for sale in (relying, own_account)} == {XeroLink.State.SYNCED}
 
 
 # --- Recording changes ---------------------------------------------------------------------------------
