@@ -402,3 +402,29 @@ class PullRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.xero_id}: {self.reason}"
+
+
+class BooksCheckMonth(models.Model):
+    """The books check's figures for one month and currency, as last checked (daily, or when staff ask):
+    the Books check page shows twelve of these instead of checking a year of sales on every visit."""
+
+    tenant_id = models.UUIDField()
+    month = models.DateField(help_text="The month's first day, in the shop's time zone.")
+    currency = models.CharField(max_length=3)
+    sales = models.PositiveIntegerField(default=0)
+    invoiced = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    paid = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    refunded = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    in_xero = models.PositiveIntegerField(default=0)
+    in_xero_total = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    differences = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-month", "currency"]
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "month", "currency"],
+                                               name="one_books_check_per_month_and_currency")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.currency}: {self.unexplained} unexplained"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("chart/refresh/", views.chart_refresh, name="chart_refresh"),
     path("sync-now/", views.sync_now_view, name="sync_now"),
     path("books/", books_views.books_check_page, name="books_check"),
+    path("books/again/", books_views.books_check_again, name="books_check_again"),
     path("books/fresh/", books_views.books_check_fresh, name="books_check_fresh"),
     path("webhooks/", webhooks.xero_webhook, name="webhooks"),
 ]

@@ -240,3 +240,22 @@ def test_the_books_check_page_refuses_a_month_it_cannot_read_and_staff_without_m
     client.force_login(clerk)
     assert client.get("/xero/books/").status_code == 403
     assert client.post("/xero/books/fresh/", {"month": "2026-11"}).status_code == 403
+
+
+def test_the_table_shows_the_last_check_until_checked_again(xero_connected, xero_site, admin_client):
+    from xero_sync.models import BooksCheckMonth
+
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    admin_client.get("/xero/books/")
+    first = BooksCheckMonth.objects.get(month=sale.date.replace(day=1))
+    assert (first.sales, first.unexplained) == (1, 0)
+
+    xero_site.void_invoice(xero_invoice(xero_site, sale.number)["InvoiceID"])
+    sync()
+    admin_client.get("/xero/books/")  # a second visit shows the stored figures, checks nothing
+    assert BooksCheckMonth.objects.get(pk=first.pk).checked_at == first.checked_at
+
+    admin_client.post("/xero/books/again/")
+    again = BooksCheckMonth.objects.get(pk=first.pk)
+    assert again.unexplained == 1 and again.checked_at > first.checked_at

@@ -11,6 +11,7 @@ is *unexplained*: a refusal left unresolved, an invoice edited or voided in Xero
 money in Xero the website does not know.
 """
 
+import dataclasses
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -84,29 +85,56 @@ def months_back(count: int, *, today: datetime.date | None = None) -> list[datet
     return months
 
 
+class InvoiceRow:
+    """What the check reads of a pulled invoice."""
+
+    __slots__ = ("xero_id", "sale_id", "status", "total", "amount_paid", "amount_credited", "updated_in_xero_at")
+    FIELDS = __slots__
+
+    def __init__(self, *values):
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+
+class LinkRow:
+    """What the check reads of a link: read as plain values, not as models, ten thousand at a time."""
+
+    __slots__ = ("pk", "local_id", "state", "last_error", "xero_id", "last_pushed_at")
+    FIELDS = __slots__
+
+    def __init__(self, *values):
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+    def get_state_display(self) -> str:
+        return State(self.state).label
+
+
 def _admin_url(name: str, pk: int) -> str:
     return reverse(f"admin:ecommerce_{name}_change", args=[pk])
 
 
-def _sale_totals(sale_ids: list[int], amount_types: dict[int, str]) -> dict[int, totals.Totals]:
+def _sale_totals(month_sales, amount_types: dict[int, str]) -> dict[int, totals.Totals]:
     """Each sale's totals from its lines, by Xero's per-line rounding: one query for all the month's lines."""
     figures = defaultdict(list)
     for sale_id, quantity, unit_amount, discount_rate, tax_rate in SaleLine.objects.filter(
-            sale_id__in=sale_ids).values_list("sale_id", "quantity", "unit_amount", "discount_rate", "tax_rate"):
+            sale_id__in=month_sales.values("pk")).values_list(
+            "sale_id", "quantity", "unit_amount", "discount_rate", "tax_rate").iterator(chunk_size=10_000):
         figures[sale_id].append(totals.line_figures(quantity=quantity, unit_amount=unit_amount,
                                                     discount_rate=discount_rate, tax_rate=tax_rate,
                                                     line_amount_type=amount_types[sale_id]))
-    return {sale_id: totals.sale_totals(figures[sale_id], line_amount_type=amount_types[sale_id])
-            for sale_id in sale_ids}
+    return {sale_id: totals.sale_totals(figures[sale_id], line_amount_type=amount_type)
+            for sale_id, amount_type in amount_types.items()}
 
 
-def _links(tenant_id, kind: RecordKind, local_ids) -> dict[int, XeroLink]:
-    return {link.local_id: link for link in XeroLink.objects.filter(tenant_id=tenant_id, kind=kind,
-                                                                    local_id__in=list(local_ids))}
+def _links(tenant_id, kind: RecordKind, local_ids) -> dict[int, LinkRow]:
+    """`local_ids`: a queryset of ids (a subquery: no list of ten thousand ids in the SQL) or a list."""
+    return {row.local_id: row for row in (LinkRow(*values) for values in XeroLink.objects.filter(
+        tenant_id=tenant_id, kind=kind, local_id__in=local_ids).values_list(*LinkRow.FIELDS))}
 
 
 def _queued(kind: RecordKind, local_ids) -> set[int]:
-    return set(OutboxEntry.objects.filter(kind=kind, local_id__in=list(local_ids)).values_list("local_id", flat=True))
+    return set(OutboxEntry.objects.filter(kind=kind, local_id__in=local_ids).values_list("local_id", flat=True))
 
 
 def _why_not_in_xero(link: XeroLink | None, queued: bool) -> tuple[str, bool]:
@@ -126,36 +154,35 @@ def books_check(*, tenant_id, month: datetime.date) -> list[MonthCheck]:
     """The check of one month (the shop's), one MonthCheck per currency the month's sales are in."""
     month = month_start(month)
     end = month_after(month)
-    sales = list(Sale.objects.filter(date__gte=month, date__lt=end).exclude(status=Sale.Status.DRAFT)
-                 .values_list("pk", "number", "status", "currency", "line_amount_type"))
-    sale_ids = [pk for pk, *_ in sales]
-    sale_totals = _sale_totals(sale_ids, {pk: amount_type for pk, _, _, _, amount_type in sales})
-    sale_links = _links(tenant_id, RecordKind.SALE, sale_ids)
-    queued = _queued(RecordKind.SALE, sale_ids)
-    invoices = {}
-    for invoice in Invoice.objects.filter(sale_id__in=sale_ids).exclude(status=Invoice.Status.DELETED).only(
-            "pk", "xero_id", "sale_id", "status", "total", "amount_paid", "amount_credited", "updated_in_xero_at"):
-        invoices[invoice.sale_id] = invoice
+    # The month's sales as a subquery: every read below joins on it, rather than sending ten thousand ids.
+    month_sales = Sale.objects.filter(date__gte=month, date__lt=end).exclude(status=Sale.Status.DRAFT)
+    month_ids = month_sales.values("pk")
+    sales = list(month_sales.values_list("pk", "number", "status", "currency", "line_amount_type"))
+    sale_totals = _sale_totals(month_sales, {pk: amount_type for pk, _, _, _, amount_type in sales})
+    sale_links = _links(tenant_id, RecordKind.SALE, month_ids)
+    queued = _queued(RecordKind.SALE, month_ids)
+    invoices = {row[1]: InvoiceRow(*row) for row in Invoice.objects.filter(sale_id__in=month_ids).exclude(
+        status=Invoice.Status.DELETED).values_list(*InvoiceRow.FIELDS)}
     pushing = set(PaymentMethodConfig.objects.filter(direction=PaymentMethodConfig.Direction.PUSH)
                   .values_list("payment_method_id", flat=True))
     paid_for_xero, paid_on_website = defaultdict(lambda: ZERO), defaultdict(lambda: ZERO)
-    receipts = list(Receipt.objects.filter(sale_id__in=sale_ids).values_list(
+    receipts = list(Receipt.objects.filter(sale_id__in=month_ids).values_list(
         "pk", "sale_id", "amount", "payment_method_id", "removed_in_books_at"))
     for _, sale_id, amount, method_id, removed in receipts:
         if removed is None:
             paid_on_website[sale_id] += amount
             if method_id in pushing:
                 paid_for_xero[sale_id] += amount
-    for sale_id, amount in Payment.objects.filter(sale_id__in=sale_ids, status=Payment.Status.ACTIVE,
+    for sale_id, amount in Payment.objects.filter(sale_id__in=month_ids, status=Payment.Status.ACTIVE,
                                                   credit_note__isnull=True).values_list("sale_id", "amount"):
         paid_for_xero[sale_id] += amount
         paid_on_website[sale_id] += amount
     allocated = defaultdict(lambda: ZERO)
-    for sale_id, amount in Refund.objects.filter(sale_id__in=sale_ids).values_list("sale_id", "amount_allocated"):
+    for sale_id, amount in Refund.objects.filter(sale_id__in=month_ids).values_list("sale_id", "amount_allocated"):
         allocated[sale_id] += amount
     for sale_id, amount in CreditNote.objects.filter(
             refund__isnull=True, status__in=(CreditNote.Status.AUTHORISED, CreditNote.Status.PAID),
-            allocations__sale_id__in=sale_ids).values_list("allocations__sale_id", "allocations__amount"):
+            allocations__sale_id__in=month_ids).values_list("allocations__sale_id", "allocations__amount"):
         allocated[sale_id] += amount
 
     checks: dict[str, MonthCheck] = {}
@@ -173,26 +200,27 @@ def books_check(*, tenant_id, month: datetime.date) -> list[MonthCheck]:
         if invoice is not None and invoice.status != Invoice.Status.VOIDED:
             check.in_xero += 1
             check.in_xero_total += invoice.total
-        urls = {"website_url": _admin_url("sale", pk),
-                "xero_url": xero_web_url(kind=RecordKind.SALE, xero_id=invoice.xero_id, tenant_id=tenant_id)
-                if invoice else None, "link_id": link.pk if link else None}
         for difference in _sale_differences(number, status, total, link, invoice, pk in queued,
-                                            paid_for_xero[pk], allocated[pk], urls):
-            check.differences.append(difference)
+                                            paid_for_xero[pk], allocated[pk]):
+            # the links only for what differs: building ten thousand URLs costs more than the whole check
+            check.differences.append(dataclasses.replace(
+                difference, website_url=_admin_url("sale", pk), link_id=link.pk if link else None,
+                xero_url=xero_web_url(kind=RecordKind.SALE, xero_id=invoice.xero_id, tenant_id=tenant_id)
+                if invoice else None))
     _check_refunds(tenant_id, month, end, check_for)
-    _check_receipts_deleted(tenant_id, [pk for pk, *_ in receipts], {pk: sale_id for pk, sale_id, *_ in receipts},
+    _check_receipts_deleted(tenant_id, Receipt.objects.filter(sale_id__in=month_ids).values("pk"),
+                            {pk: sale_id for pk, sale_id, *_ in receipts},
                             {pk: (number, currency) for pk, number, _, currency, _ in sales}, check_for)
     return sorted(checks.values(), key=lambda check: check.currency)
 
 
-def _sale_differences(number, status, total, link, invoice, queued, paid_for_xero, allocated, urls):
+def _sale_differences(number, status, total, link, invoice, queued, paid_for_xero, allocated):
     key = f"sale:{number}"
     if invoice is None:
         if status == Sale.Status.CANCELLED and not (link and link.xero_id):
             return  # cancelled before it ever reached Xero: nothing to agree on
         why, explained = _why_not_in_xero(link, queued)
-        yield Difference(f"{key}:missing", f"{number}: website {total}, not in Xero — {why}", explained, number,
-                         **urls)
+        yield Difference(f"{key}:missing", f"{number}: website {total}, not in Xero — {why}", explained, number)
         return
     waiting = queued or (link is not None and link.state in WAITING_STATES)
     if status == Sale.Status.CANCELLED:
@@ -202,12 +230,12 @@ def _sale_differences(number, status, total, link, invoice, queued, paid_for_xer
                 else ("", False)
             yield Difference(f"{key}:not-voided", f"{number}: cancelled on the website, invoice still "
                                                   f"{invoice.status} in Xero" + (f" — {why}" if why else ""),
-                             explained, number, **urls)
+                             explained, number)
         return
     if invoice.status == Invoice.Status.VOIDED:
         yield Difference(f"{key}:voided", f"{number}: confirmed on the website, invoice VOIDED in Xero on "
                                           f"{timezone.localdate(invoice.updated_in_xero_at):%-d %B %Y}",
-                         False, number, **urls)
+                         False, number)
         return
     edited = (link is not None and link.last_pushed_at is not None
               and invoice.updated_in_xero_at > link.last_pushed_at)
@@ -220,7 +248,7 @@ def _sale_differences(number, status, total, link, invoice, queued, paid_for_xer
         else:
             why, explained = "Xero's total differs", False
         yield Difference(f"{key}:total", f"{number}: website {total}, Xero {invoice.total} — {why}", explained,
-                         number, **urls)
+                         number)
     if invoice.amount_paid != paid_for_xero:
         if waiting:
             why, explained = "a receipt waiting for its sync run", True
@@ -229,10 +257,10 @@ def _sale_differences(number, status, total, link, invoice, queued, paid_for_xer
         else:
             why, explained = "a receipt the website took is not in Xero", False
         yield Difference(f"{key}:paid", f"{number}: paid on the website {paid_for_xero}, in Xero "
-                                        f"{invoice.amount_paid} — {why}", explained, number, **urls)
+                                        f"{invoice.amount_paid} — {why}", explained, number)
     if invoice.amount_credited != allocated:
         yield Difference(f"{key}:credited", f"{number}: credited on the website {allocated}, in Xero "
-                                            f"{invoice.amount_credited}", waiting, number, **urls)
+                                            f"{invoice.amount_credited}", waiting, number)
 
 
 def _check_refunds(tenant_id, month, end, check_for) -> None:
@@ -285,11 +313,11 @@ def _check_refunds(tenant_id, month, end, check_for) -> None:
                 **urls))
 
 
-def _check_receipts_deleted(tenant_id, receipt_ids, sale_of, sales, check_for) -> None:
+def _check_receipts_deleted(tenant_id, month_receipts, sale_of, sales, check_for) -> None:
     """Receipts (and refunds) whose Xero payment the bookkeeper deleted: the website no longer counts them,
     but the money the website took is not in the books either."""
     deleted = XeroLink.objects.filter(tenant_id=tenant_id, state=State.DELETED).filter(
-        Q(kind=RecordKind.RECEIPT, local_id__in=receipt_ids))
+        Q(kind=RecordKind.RECEIPT, local_id__in=month_receipts))
     for link in deleted:
         number, currency = sales[sale_of[link.local_id]]
         check_for(currency).differences.append(Difference(
@@ -299,15 +327,38 @@ def _check_receipts_deleted(tenant_id, receipt_ids, sale_of, sales, check_for) -
             website_url=_admin_url("receipt", link.local_id), link_id=link.pk))
 
 
+def books_check_store(*, tenant_id, months: list[datetime.date]) -> list[MonthCheck]:
+    """Check these months and keep each month's figures (BooksCheckMonth) for the Books check page; a
+    currency the month no longer has is dropped. Returns the checks."""
+    from ..models import BooksCheckMonth
+
+    done = []
+    now = timezone.now()
+    for month in months:
+        checks = books_check(tenant_id=tenant_id, month=month)
+        BooksCheckMonth.objects.filter(tenant_id=tenant_id, month=month_start(month)).exclude(
+            currency__in=[check.currency for check in checks]).delete()
+        for check in checks:
+            BooksCheckMonth.objects.update_or_create(
+                tenant_id=tenant_id, month=check.month, currency=check.currency, defaults={
+                    "sales": check.sales, "invoiced": check.invoiced, "paid": check.paid,
+                    "refunded": check.refunded, "in_xero": check.in_xero, "in_xero_total": check.in_xero_total,
+                    "differences": len(check.differences), "unexplained": len(check.unexplained),
+                    "checked_at": now})
+        done.extend(checks)
+    return done
+
+
 BOOKS_DIFFER = "books differ"
 
 
 def books_check_watch(*, tenant_id, months: list[datetime.date]) -> list[Difference]:
-    """Check these months and note each unexplained difference not noted before in its record's history
-    (action BOOKS_DIFFER), for the hourly digest to tell once; returns the newly noted ones."""
+    """Check these months (keeping their figures for the page) and note each unexplained difference not
+    noted before in its record's history (action BOOKS_DIFFER), for the hourly digest to tell once; returns
+    the newly noted ones."""
     from ..models import SyncEvent
 
-    found = [difference for month in months for check in books_check(tenant_id=tenant_id, month=month)
+    found = [difference for check in books_check_store(tenant_id=tenant_id, months=months)
              for difference in check.unexplained if difference.link_id]
     noted = set(SyncEvent.objects.filter(action=BOOKS_DIFFER, link_id__in={d.link_id for d in found})
                 .values_list("link_id", "detail"))
