@@ -175,3 +175,21 @@ def test_the_demo_shop_stays_on_the_website_when_the_organisation_is_real(xero_c
                   if invoice.get("Type") == "ACCREC") == [real.number]
     assert [contact["Name"] for contact in xero_site.contacts() if contact.get("ContactNumber", "").startswith("WEB-")] \
         == ["Mere Tane"]
+
+
+def test_once_set_up_a_new_tax_code_fails_its_sale_alone_instead_of_holding_every_push(xero_connected, xero_site):
+    # given an organisation that has received sales (it was set up)
+    a_sale(lines=[GST_LINE])
+    assert sync_attempt(trigger="manual", force=True).outcome == SyncOutcome.RAN
+    # when a sale with a code nobody mapped yet is confirmed beside an ordinary one
+    odd = a_sale(lines=[{**GST_LINE, "tax_code": "GST15"}])
+    ordinary = a_sale(lines=[GST_LINE])
+    attempt = sync_attempt(trigger="manual", force=True)
+
+    # then the ordinary sale goes, the odd one fails alone with what to do, and the checklist still says so
+    assert attempt.outcome == SyncOutcome.RAN
+    invoices = {invoice["InvoiceNumber"] for invoice in xero_site.invoices()}
+    assert ordinary.number in invoices and odd.number not in invoices
+    assert any("GST15" in error for error in attempt.run.errors)
+    [tax_step] = [step for step in configuration.setup_checklist(xero_connected) if "Tax codes" in step.label]
+    assert not tax_step.done and "GST15" in tax_step.todo

@@ -182,6 +182,10 @@ class SetupStep(NamedTuple):
     label: str
     done: bool
     todo: str  # what to do about it; empty once done
+    # Whether it still holds every push back once the organisation has been set up (something reached it):
+    # a later gap (a new tax code, a new payment method) then fails only the records it concerns, shown on
+    # them and here, instead of stopping every other sale.
+    holds_after_setup: bool = True
 
 
 def tax_code_name(code: str) -> str:
@@ -248,7 +252,8 @@ def setup_checklist(connection: XeroConnection | None) -> list[SetupStep]:
 
     unmapped = tax_codes_unmapped()
     steps.append(SetupStep("Tax codes of confirmed sales mapped", not unmapped, (
-        f"Map {_and_list([tax_code_name(code) for code in unmapped])} to a Xero tax type." if unmapped else "")))
+        f"Map {_and_list([tax_code_name(code) for code in unmapped])} to a Xero tax type." if unmapped else ""),
+        holds_after_setup=False))
 
     configs = {config.payment_method_id: config for config in PaymentMethodConfig.objects.all()}
     undecided, without_account = [], []
@@ -263,13 +268,16 @@ def setup_checklist(connection: XeroConnection | None) -> list[SetupStep]:
         todo.append(f"Choose push, pull or neither for {_and_list(undecided)}.")
     if without_account:
         todo.append(f"Choose the Xero account of {_and_list(without_account)}.")
-    steps.append(SetupStep("Every active payment method given a direction", not todo, " ".join(todo)))
+    steps.append(SetupStep("Every active payment method given a direction", not todo, " ".join(todo),
+                           holds_after_setup=False))
     return steps
 
 
-def setup_missing(steps: list[SetupStep]) -> list[str]:
-    """What is left to do, one sentence a step; empty when the organisation is set up."""
-    return [step.todo for step in steps if not step.done]
+def setup_missing(steps: list[SetupStep], *, set_up_before: bool = False) -> list[str]:
+    """What is left to do before anything is pushed, one sentence a step; empty when the organisation is set
+    up. `set_up_before`: something has already reached the organisation, so only the steps that still hold
+    every push count."""
+    return [step.todo for step in steps if not step.done and (step.holds_after_setup or not set_up_before)]
 
 
 def setup_missing_words(missing: list[str]) -> str:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import wording
 from ..errors import XeroError
-from ..models import SyncRun, XeroConnection
+from ..models import RecordKind, SyncRun, XeroConnection, XeroLink
 from ..ratelimit import PacedGateway, SyncPaused
 from .configuration import setup_checklist, setup_missing, setup_missing_words, sync_settings
 from .connection import connection_current, connection_gateway
@@ -115,7 +115,8 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
         return SyncAttempt(SyncOutcome.PAUSED, connection=connection)
     if not force and not sync_is_due(now):
         return SyncAttempt(SyncOutcome.NOT_DUE, connection=connection)
-    missing = tuple(setup_missing(setup_checklist(connection))) if push else ()
+    missing = tuple(setup_missing(setup_checklist(connection), set_up_before=_received_before(connection))) \
+        if push else ()
     if missing:
         if not force or not pull:
             # Due only because changes wait to be pushed (or asked to push only): there is nothing to do.
@@ -152,6 +153,13 @@ def sync_attempt(*, trigger: str, force: bool = False, push: bool = True, pull: 
         logger.warning("xero sync %s pulled only: %s", run.pk, setup_missing_words(list(missing)))
         return SyncAttempt(SyncOutcome.NOT_SET_UP, run=run, connection=connection, missing=missing)
     return SyncAttempt(SyncOutcome.RAN, run=run, connection=connection)
+
+
+def _received_before(connection: XeroConnection) -> bool:
+    """The organisation has been set up once: a sale from the website reached it (the pull links contacts
+    by itself, so only the push's own records tell)."""
+    return XeroLink.objects.filter(tenant_id=connection.tenant_id, kind=RecordKind.SALE,
+                                   xero_id__isnull=False).exists()
 
 
 def _sync(run: SyncRun, connection: XeroConnection, keeper: LeaseKeeper, *, push: bool, pull: bool, full: bool,
