@@ -259,3 +259,38 @@ def test_the_table_shows_the_last_check_until_checked_again(xero_connected, xero
     admin_client.post("/xero/books/again/")
     again = BooksCheckMonth.objects.get(pk=first.pk)
     assert again.unexplained == 1 and again.checked_at > first.checked_at
+
+
+# --- xero_sync books-check ------------------------------------------------------------------------------
+
+
+def test_the_command_prints_the_table_and_exits_non_zero_on_an_unexplained_difference(
+        xero_connected, xero_site, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    call_command("xero_sync", "books-check")  # agrees: exits 0
+    out = capsys.readouterr().out
+    assert f"{sale.date:%Y-%m}    NZD       1" in out and "agrees" in out
+
+    xero_site.void_invoice(xero_invoice(xero_site, sale.number)["InvoiceID"])
+    sync()
+    with pytest.raises(CommandError) as failed:
+        call_command("xero_sync", "books-check", "--month", f"{sale.date:%Y-%m}", "--fresh")
+    assert failed.value.returncode == 1
+    out = capsys.readouterr().out
+    assert f"Fetched {sale.date:%B %Y} from Xero again" in out
+    assert f"! {sale.number}: confirmed on the website, invoice VOIDED in Xero" in out
+
+
+def test_the_command_refuses_fresh_without_a_month_and_a_month_it_cannot_read(xero_connected):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        call_command("xero_sync", "books-check", "--fresh")
+    assert refused.value.returncode == 2 and "--fresh needs --month" in str(refused.value)
+    with pytest.raises(CommandError, match="is not a month"):
+        call_command("xero_sync", "books-check", "--month", "March")

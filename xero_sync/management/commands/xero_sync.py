@@ -1,5 +1,8 @@
-"""`python manage.py xero_sync configure|connect|status|run`: the settings page, for operators who script."""
+"""`python manage.py xero_sync configure|connect|status|run|books-check`: the settings page, for operators
+who script."""
 
+import argparse
+import datetime
 import time
 
 from django.core.exceptions import ValidationError
@@ -11,6 +14,8 @@ from xero_sync.errors import XeroError
 from xero_sync.models import OAuthAttempt, PaymentMethodConfig, SyncRun, TaxMapping
 from xero_sync.selectors import sync_pause, sync_pause_words
 from xero_sync.services import configuration
+from xero_sync.services.books_check import books_check_store, months_back
+from xero_sync.services.books_refresh import BooksRefreshRefused, books_refresh_month
 from xero_sync.services.connection import connect_start, connection_current
 from xero_sync.services.links import links_with_problems
 from xero_sync.services.outbox import outbox_backlog
@@ -31,6 +36,13 @@ RUN_EPILOG = (
     "(another worker is syncing with this organisation: try again shortly); 5 not connected or the "
     "connection needs reconnecting; 6 not set up (the Xero settings are incomplete, what is missing is printed: "
     "nothing was pushed, the pull ran unless --push-only; pending changes are kept).")
+
+
+def _month(value: str) -> datetime.date:
+    try:
+        return datetime.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month: give it as YYYY-MM, e.g. 2026-03") from None
 
 
 def _on_off(value: str) -> bool:
@@ -77,7 +89,8 @@ class Command(BaseCommand):
     help = "Configure and inspect the Xero connection and sync from the command line."
 
     def add_arguments(self, parser):
-        commands = parser.add_subparsers(dest="action", required=True, metavar="{configure,connect,status,run}")
+        commands = parser.add_subparsers(dest="action", required=True,
+                                         metavar="{configure,connect,status,run,books-check}")
 
         configure = commands.add_parser("configure", help="Set the sync settings (same checks as the page).")
         configure.add_argument("--auto-sync", type=_on_off, metavar="on|off")
@@ -107,8 +120,54 @@ class Command(BaseCommand):
         only.add_argument("--pull-only", action="store_true")
         run.add_argument("--full", action="store_true", help="Pull everything, not only what changed.")
 
+        books = commands.add_parser(
+            "books-check", help="Print the books check: the website's ledger against Xero's, month by month.",
+            description="Print, per month (the shop's) and currency, the website's sales, payments and refunds "
+                        "beside Xero's, and every difference with its record.",
+            epilog="exit codes: 0 everything agrees (or only explained differences: waiting for a run, locked "
+                   "in Xero, conflicts already shown); 1 an unexplained difference exists (listed); 2 bad "
+                   "arguments; 5 not connected. For cron: a non-zero exit is a difference to look at.")
+        books.add_argument("--month", type=_month, metavar="YYYY-MM",
+                           help="Check this month and list its differences (default: the last 12 months).")
+        books.add_argument("--fresh", action="store_true",
+                           help="Fetch the month's invoices and credit notes from Xero first (needs --month).")
+
     def handle(self, *args, action: str, **options):
-        return getattr(self, f"_{action}")(**options)
+        return getattr(self, f"_{action.replace('-', '_')}")(**options)
+
+    def _books_check(self, *, month, fresh: bool, **options):
+        connection = connection_current()
+        if connection is None:
+            raise CommandError("Not connected to Xero: there are no Xero books to check against.",
+                               returncode=EXIT_NOT_CONNECTED)
+        if fresh and month is None:
+            raise CommandError("--fresh needs --month: Xero is read again one month at a time.", returncode=2)
+        if fresh:
+            try:
+                run = books_refresh_month(month=month)
+            except BooksRefreshRefused as refused:
+                raise CommandError(str(refused), returncode=EXIT_BUSY) from refused
+            self.stdout.write(f"Fetched {month:%B %Y} from Xero again ({run.calls} calls).")
+        months = [month] if month else months_back(12)
+        checks = books_check_store(tenant_id=connection.tenant_id, months=months)
+        self.stdout.write(f"{'Month':<10} {'Cur':<4} {'Sales':>6} {'Invoiced':>14} {'Paid':>14} {'Refunded':>12} "
+                          f"{'In Xero':>8} {'Differences'}")
+        shown = {check.month for check in checks}
+        for check in checks:
+            verdict = "agrees" if check.agrees else f"{len(check.unexplained)} to look at"
+            if len(check.differences) > len(check.unexplained):
+                verdict += f" ({len(check.differences) - len(check.unexplained)} explained)"
+            self.stdout.write(f"{check.month:%Y-%m}    {check.currency:<4} {check.sales:>6} {check.invoiced:>14} "
+                              f"{check.paid:>14} {check.refunded:>12} {check.in_xero:>8} {verdict}")
+        for empty in sorted(set(months) - shown, reverse=True):
+            self.stdout.write(f"{empty:%Y-%m}    {'':<4} {0:>6} {'':>14} {'':>14} {'':>12} {0:>8} agrees (no sales)")
+        unexplained = [difference for check in checks for difference in check.unexplained]
+        listed = [difference for check in checks for difference in check.differences] if month else unexplained
+        for difference in listed:
+            self.stdout.write(f"  {'-' if difference.explained else '!'} {difference.words}")
+        if unexplained:
+            raise CommandError(f"{len(unexplained)} unexplained difference(s) between the website and Xero.",
+                               returncode=EXIT_FAILED)
 
     def _configure(self, *, refresh_chart: bool, payment_method: str | None, direction: str | None,
                    account: str, tax: list[tuple[str, str]], **options):
