@@ -30,7 +30,7 @@ def parse_month(value: str | None) -> datetime.date | None:
         raise Http404(f"{value!r} is not a month: give it as YYYY-MM, e.g. 2026-03.") from None
 
 
-def _months_table(tenant_id) -> list[BooksCheckMonth | dict]:
+def _months_table(tenant_id) -> list[BooksCheckMonth]:
     """The last twelve months as last checked, newest first; a month never checked is checked now (once)."""
     shown = months_back(MONTHS_SHOWN)
     stored = list(BooksCheckMonth.objects.filter(tenant_id=tenant_id, month__gte=shown[-1]))
@@ -41,7 +41,7 @@ def _months_table(tenant_id) -> list[BooksCheckMonth | dict]:
     by_month = {}
     for row in stored:
         by_month.setdefault(row.month, []).append(row)
-    return [row for month in shown for row in by_month.get(month, [{"month": month, "empty": True}])]
+    return [row for month in shown for row in by_month.get(month, [])]
 
 
 @xero_staff_required
@@ -56,8 +56,7 @@ def books_check_page(request: HttpRequest) -> HttpResponse:
         rows = _months_table(connection.tenant_id)
         per_month = {}
         for row in rows:
-            if isinstance(row, BooksCheckMonth):
-                per_month[row.month] = per_month.get(row.month, 0) + row.unexplained
+            per_month[row.month] = per_month.get(row.month, 0) + row.unexplained
         chart = bar_chart(sorted(per_month.items()), title="Unexplained differences per month", colour="#ba2121") \
             if per_month else None
     return _page(request, "xero_sync/books_check.html", "Books check", connection=connection, rows=rows,

@@ -7,7 +7,7 @@ from celery import shared_task
 from .models import SyncRun
 from .services.attempts import attempts_purge
 from .services.notify import digest_send
-from .services.schedule import daily_run, webhook_pull
+from .services.schedule import books_check_daily, daily_run, webhook_pull
 from .services.sync import TASK_SOFT_TIME_LIMIT, TASK_TIME_LIMIT, sync_run
 from .webhook_intake import deliveries_prune
 
@@ -39,8 +39,11 @@ def pull_now(self, trigger: str = SyncRun.Trigger.WEBHOOK) -> int | None:
 
 @shared_task(name="xero_sync.sync_daily", **LIMITS)
 def sync_daily() -> int | None:
-    """Once a day even when nothing changed on the website: pull what changed in Xero."""
-    return _respond(daily_run())
+    """Once a day even when nothing changed on the website: pull what changed in Xero; then the books
+    check of this month and the last (once a day too), whose new differences the next digest tells."""
+    run = daily_run()
+    books_check_daily()
+    return _respond(run)
 
 
 @shared_task(name="xero_sync.notify_digest", **LIMITS)

@@ -294,3 +294,23 @@ def test_the_command_refuses_fresh_without_a_month_and_a_month_it_cannot_read(xe
     assert refused.value.returncode == 2 and "--fresh needs --month" in str(refused.value)
     with pytest.raises(CommandError, match="is not a month"):
         call_command("xero_sync", "books-check", "--month", "March")
+
+
+def test_the_daily_task_checks_this_month_and_the_last_once_a_day(xero_connected, xero_site):
+    import datetime as dt
+
+    from xero_sync.models import BooksCheckMonth, SyncEvent
+    from xero_sync.services.books_check import BOOKS_DIFFER
+    from xero_sync.services.schedule import books_check_daily
+    from xero_sync.tasks import sync_daily
+
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    xero_site.void_invoice(xero_invoice(xero_site, sale.number)["InvoiceID"])
+    sync()
+
+    sync_daily.apply()
+    assert set(BooksCheckMonth.objects.values_list("month", flat=True)) == set(months_back(2))
+    assert SyncEvent.objects.filter(action=BOOKS_DIFFER).count() == 1
+    assert books_check_daily() is None  # within the day: not again
+    assert books_check_daily(timezone.now() + dt.timedelta(hours=25)) == []  # a day on: checked, nothing new

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -335,7 +336,9 @@ def books_check_store(*, tenant_id, months: list[datetime.date]) -> list[MonthCh
     done = []
     now = timezone.now()
     for month in months:
-        checks = books_check(tenant_id=tenant_id, month=month)
+        # a month without sales is kept too (it agrees: nothing to differ), so it is not checked again
+        checks = books_check(tenant_id=tenant_id, month=month) or [
+            MonthCheck(month=month_start(month), currency=settings.SHOP_CURRENCY)]
         BooksCheckMonth.objects.filter(tenant_id=tenant_id, month=month_start(month)).exclude(
             currency__in=[check.currency for check in checks]).delete()
         for check in checks:
