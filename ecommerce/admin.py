@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
@@ -58,6 +59,32 @@ def _adopt(shown: Model, saved: Model) -> None:
     for field in saved._meta.concrete_fields:
         setattr(shown, field.attname, getattr(saved, field.attname))
     shown._state.adding, shown._state.db = False, saved._state.db
+
+
+def distinct_values(model, column: str) -> list:
+    """The distinct values of an indexed, non-null column, walked along its index one value at a time (a
+    "loose index scan": one index probe per distinct value). SELECT DISTINCT reads every row: ~50 ms at
+    100,000 invoices or 300,000 Xero links, for the four or five values a filter offers."""
+    table, name = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            WITH RECURSIVE found(value) AS (
+                SELECT MIN({name}) FROM {table}
+                UNION ALL
+                SELECT (SELECT MIN({name}) FROM {table} WHERE {name} > found.value) FROM found
+                WHERE found.value IS NOT NULL
+            )
+            SELECT value FROM found WHERE value IS NOT NULL""")
+        return [value for (value,) in cursor.fetchall()]
+
+
+class IndexedValuesFilter(admin.AllValuesFieldListFilter):
+    """Django's "all values" filter (currency, country, status in Xero...) for a non-null column with an
+    index of its own: the values offered come from distinct_values, not from SELECT DISTINCT."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)  # lookup_choices is lazy
+        self.lookup_choices = distinct_values(model, field.column)
 
 
 class LargeListAdmin(admin.ModelAdmin):
@@ -229,7 +256,7 @@ class ContactAdmin(ServiceSavesAdmin):
     # filters and counts on them like any other column, a page at a time.
     list_display = ["display_name", "email", "phone", "city", "lifetime_invoiced", "invoice_count",
                     "last_invoice_date"]
-    list_filter = [LifetimeValueFilter, LastInvoiceFilter, "country", "created_at"]
+    list_filter = [LifetimeValueFilter, LastInvoiceFilter, ("country", IndexedValuesFilter), "created_at"]
     search_fields = ["first_name", "last_name", "company_name", "email", "phone"]
 
     def search_q(self, term: str) -> Q:
@@ -416,7 +443,7 @@ class RefundInline(admin.TabularInline):
 @admin.register(Sale)
 class SaleAdmin(ServiceSavesAdmin):
     list_display = ["number", "contact", "date", "status", "currency", "total", "payment_state"]
-    list_filter = ["status", "line_amount_type", "currency", "date"]
+    list_filter = ["status", "line_amount_type", ("currency", IndexedValuesFilter), "date"]
     search_fields = ["number", "reference", "contact__first_name", "contact__last_name",
                      "contact__company_name", "contact__email"]
 
@@ -572,7 +599,7 @@ class InvoiceLineInline(admin.TabularInline):
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     list_display = ["number", "contact", "date", "status", "currency", "total", "amount_due", "sale"]
-    list_filter = ["status", "currency", "date"]
+    list_filter = ["status", ("currency", IndexedValuesFilter), "date"]
     search_fields = ["number", "reference", "contact__last_name", "contact__company_name", "contact__email"]
     list_select_related = ["contact", "sale"]
 

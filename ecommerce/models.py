@@ -81,6 +81,9 @@ class Contact(models.Model):
             models.Index(fields=["invoiced_total", "id"], name="contact_by_invoiced"),
             models.Index(fields=["invoice_count", "id"], name="contact_by_invoice_count"),
             models.Index(fields=["last_invoice_date", "id"], name="contact_by_last_invoice"),
+            # The country filter's choices: a loose index scan (ecommerce.admin.distinct_values), one probe
+            # per country, where SELECT DISTINCT read all 50,000 contacts (~25 ms).
+            models.Index(fields=["country"], name="contact_country"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -163,7 +166,9 @@ class Sale(models.Model):
         # EXPLAIN ANALYZE at 100,000 sales: the list's ORDER BY date DESC, id DESC LIMIT 100 was a Seq Scan
         # and a top-N heapsort of every sale (~40 ms, growing with the table); with the index, an Index
         # Scan that stops after the page, and MIN/MAX(date) for the date drill-down are two index probes.
-        indexes = [models.Index(fields=["-date", "-id"], name="sale_newest_first")]
+        indexes = [models.Index(fields=["-date", "-id"], name="sale_newest_first"),
+                   # the currency filter's choices, by a loose index scan (see Contact's country)
+                   models.Index(fields=["currency"], name="sale_currency")]
         constraints = [
             models.CheckConstraint(
                 name="sale_due_not_before_date",
@@ -373,7 +378,10 @@ class Invoice(models.Model):
         # Joins of the three whole tables and a top-N heapsort (~300 ms); with the index, an Index Scan of
         # the first 100 invoices and a Nested Loop to their contacts and sales (~1 ms). The pull's refresh
         # of a contact's figures reads the contact's invoices by the foreign key's own index.
-        indexes = [models.Index(fields=["-date", "-id"], name="invoice_newest_first")]
+        indexes = [models.Index(fields=["-date", "-id"], name="invoice_newest_first"),
+                   # the currency filter's choices: SELECT DISTINCT over 100,000 invoices was ~50 ms, a
+                   # loose index scan a few probes
+                   models.Index(fields=["currency"], name="invoice_currency")]
 
     def __str__(self) -> str:
         return self.number

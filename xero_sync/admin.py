@@ -9,7 +9,15 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
-from ecommerce.admin import FEW_IDS, ContactAdmin, ReadOnlyAdmin, ReceiptAdmin, RefundAdmin, SaleAdmin
+from ecommerce.admin import (
+    FEW_IDS,
+    ContactAdmin,
+    IndexedValuesFilter,
+    ReadOnlyAdmin,
+    ReceiptAdmin,
+    RefundAdmin,
+    SaleAdmin,
+)
 from ecommerce.models import Contact, Receipt, Refund, Sale
 
 from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, XeroConnection, XeroLink
@@ -30,7 +38,7 @@ XERO_MODELS = {RecordKind.CONTACT: Contact, RecordKind.SALE: Sale, RecordKind.RE
 class XeroLinkAdmin(ReadOnlyAdmin):
     list_display = ["record", "state", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
                     "last_pushed_at", "short_error"]
-    list_filter = ["state", "kind", "xero_status"]
+    list_filter = ["state", "kind", ("xero_status", IndexedValuesFilter)]
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]
     actions = ["requeue"]
     ordering = ["-last_pushed_at", "-id"]

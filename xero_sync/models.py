@@ -6,8 +6,14 @@ Tokens are stored only encrypted (see crypto.py); nothing here ever holds them i
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from ecommerce.models import PaymentMethod
+
+
+def shop_time(moment) -> str:
+    """A moment as the site shows every time: the shop's clock, the zone named (the admin's titles use it)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}" if moment else ""
 
 
 class XeroConnection(models.Model):
@@ -66,7 +72,7 @@ class OAuthAttempt(models.Model):
     error = models.TextField(blank=True)
 
     def __str__(self) -> str:
-        return f"OAuth attempt {self.pk} started {self.started_at:%Y-%m-%d %H:%M}"
+        return f"OAuth attempt {self.pk} started {shop_time(self.started_at)}"
 
 
 class Lease(models.Model):
@@ -175,7 +181,7 @@ class OutboxEntry(models.Model):
         verbose_name_plural = "outbox entries"
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.local_id} at {self.recorded_at:%H:%M:%S}"
+        return f"{self.kind} {self.local_id} at {shop_time(self.recorded_at)}"
 
 
 class OutboxHeld(models.Model):
@@ -319,7 +325,7 @@ class SyncRun(models.Model):
         indexes = [models.Index(fields=["-started_at"], name="syncrun_newest_first")]
 
     def __str__(self) -> str:
-        return f"Sync {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+        return f"Sync {shop_time(self.started_at)} ({self.get_status_display()})"
 
 
 class PullCursor(models.Model):
@@ -389,7 +395,7 @@ class SyncEvent(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.action} at {shop_time(self.at)}"
 
 
 class PullRetry(models.Model):

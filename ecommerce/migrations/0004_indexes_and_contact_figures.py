@@ -69,4 +69,16 @@ class Migration(migrations.Migration):
             model_name='saleline',
             index=models.Index(fields=['tax_code'], name='sale_line_tax_code'),
         ),
+        migrations.AddIndex(
+            model_name='contact',
+            index=models.Index(fields=['country'], name='contact_country'),
+        ),
+        migrations.AddIndex(
+            model_name='sale',
+            index=models.Index(fields=['currency'], name='sale_currency'),
+        ),
+        migrations.AddIndex(
+            model_name='invoice',
+            index=models.Index(fields=['currency'], name='invoice_currency'),
+        ),
     ]

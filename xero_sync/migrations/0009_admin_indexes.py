@@ -22,4 +22,8 @@ class Migration(migrations.Migration):
             model_name='xerolink',
             index=models.Index(condition=models.Q(('state', 'synced'), _negated=True), fields=['tenant_id', 'kind', 'state', 'local_id'], name='xerolink_unsettled'),
         ),
+        migrations.AddIndex(
+            model_name='xerolink',
+            index=models.Index(fields=['xero_status'], name='xerolink_xero_status'),
+        ),
     ]
