@@ -38,7 +38,8 @@ def processes() -> dict[str, list[str]]:
     }
     if (BASE_DIR / "xero_emulator" / "__main__.py").exists() and emulator_wanted():
         state = str(BASE_DIR / "var" / "xero-emulator.json")
-        wanted["xero-emulator"] = [PYTHON, "-m", "xero_emulator", "--port", XERO_EMULATOR_PORT, "--state", state]
+        wanted["xero-emulator"] = [PYTHON, "-m", "xero_emulator", "--port", XERO_EMULATOR_PORT, "--state", state,
+                                   "--time-zone", os.environ.get("SHOP_TIME_ZONE", "Pacific/Auckland")]
     return wanted
 
 

@@ -1,6 +1,7 @@
 """Read-only HTML: what has arrived "in Xero", for a person running the demo. All text is escaped."""
 
 import json
+import zoneinfo
 from html import escape
 
 from . import render
@@ -44,8 +45,12 @@ def _link(tenant_id: str, kind: str, record_id: str, text: str) -> str:
     return f'<a href="/_emulator/orgs/{escape(tenant_id)}/{kind}/{escape(record_id)}">{escape(text or "(blank)")}</a>'
 
 
+# The zone the pages show times in, named (python -m xero_emulator --time-zone; UTC unless told).
+DISPLAY_ZONE = zoneinfo.ZoneInfo("UTC")
+
+
 def _when(moment) -> str:
-    return escape(moment.strftime("%Y-%m-%d %H:%M:%S UTC"))
+    return escape(moment.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
 def index(emulator) -> str:

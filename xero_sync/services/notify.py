@@ -43,7 +43,7 @@ def digest_send() -> str | None:
     if books:
         parts.append("the books differ from Xero's")
     subject = "Xero sync: " + " and ".join(parts)
-    lines = [f"Since {since:%Y-%m-%d %H:%M} UTC:", ""]
+    lines = [f"Since {timezone.localtime(since):%Y-%m-%d %H:%M %Z}:", ""]
     if limit_paused:
         lines += [f"- Xero's daily call limit stopped the sync {len(limit_paused)} time(s); it resumes by itself.", ""]
     if key_paused:
