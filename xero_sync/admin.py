@@ -178,12 +178,12 @@ class XeroStateSets:
     def records_in(self, state: str) -> Q:
         """The records the column shows in `state`."""
         pk = "pk__in"
+        if state in PROBLEM_STATES:  # the one set it needs
+            return Q(**{pk: self.in_state(state)})
         if self.read_once:
             self.waiting, self.unlinked = self._set(self.waiting), self._set(self.unlinked)
             self.unlinked_eligible = self._set(self.model.objects.filter(pk__in=self.unlinked).filter(
                 self.eligible()).values_list("pk", flat=True))
-        if state in PROBLEM_STATES:
-            return Q(**{pk: self.in_state(state)})
         if state == XeroLink.State.DELETED:
             return Q(**{pk: self.in_state(state)}) & ~Q(**{pk: self.waiting})
         if state == PENDING:
