@@ -15,6 +15,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -32,6 +33,7 @@ from .models import (
     Sale,
     SaleLine,
 )
+from .refund_admin import refund_view
 
 
 class ServiceRefused(Exception):
@@ -538,7 +540,13 @@ class SaleAdmin(ServiceSavesAdmin):
 
     @admin.action(description="Cancel selected sales", permissions=["change"])
     def cancel_sales(self, request: HttpRequest, queryset: QuerySet[Sale]) -> None:
+        # A sale with money received is refused here with what to do: "Record a refund" on its page offers
+        # "Cancel and refund", which says how the money goes back.
         self._apply(request, queryset, services.sale_cancel, "cancelled")
+
+    def get_urls(self):
+        refund = self.admin_site.admin_view(lambda request, object_id: refund_view(self, request, object_id))
+        return [path("<path:object_id>/refund/", refund, name="ecommerce_sale_refund"), *super().get_urls()]
 
 
 @admin.register(Receipt)

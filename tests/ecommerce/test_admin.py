@@ -18,6 +18,7 @@ from django.utils.html import escape
 from ecommerce import selectors, services
 from ecommerce.models import (
     Contact,
+    CreditNote,
     Invoice,
     InvoiceLine,
     LineAmountType,
@@ -25,6 +26,7 @@ from ecommerce.models import (
     Payment,
     PaymentMethod,
     Receipt,
+    Refund,
     Sale,
     SaleLine,
 )
@@ -33,7 +35,8 @@ from xero_sync.models import OutboxEntry, OutboxHeld, SyncRun, XeroLink
 pytestmark = pytest.mark.django_db
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
-READ_ONLY = {Invoice, Payment, OutboxEntry, OutboxHeld, SyncRun, XeroLink}
+# Xero's copies, the sync's own records, and refunds (recorded from the sale's page, never edited)
+READ_ONLY = {Invoice, Payment, CreditNote, Refund, OutboxEntry, OutboxHeld, SyncRun, XeroLink}
 BEANIE = {"description": "Merino beanie", "quantity": D("2"), "unit_amount": D("39.95"), "tax_rate": D("15"),
           "tax_code": "GST"}
 
@@ -96,6 +99,13 @@ def one_of_each(admin_user) -> dict:
     sale = _sale(contact=_contact(city="Nelson", country="NZ"))
     receipt = services.receipt_record(sale=sale, payment_method=_method(), amount=D("30.00"), reference="ch_3Q7")
     invoice = _invoice(sale)
+    refund = services.refund_record(sale=sale, payment_method=receipt.payment_method, amount=D("5.00"),
+                                    reason="Scuffed")
+    credit_note = CreditNote.objects.create(
+        xero_id=uuid.uuid4(), number="CN-0042", contact=sale.contact, status=CreditNote.Status.AUTHORISED,
+        date=sale.date, currency="NZD", line_amount_type=LineAmountType.INCLUSIVE, subtotal=D("8.70"),
+        total_tax=D("1.30"), total=D("10.00"), remaining_credit=D("10.00"), reference="Goodwill",
+        updated_in_xero_at=timezone.now())
     return {
         Group: Group.objects.create(name="Shop staff"),
         admin_user.__class__: admin_user,
@@ -105,6 +115,8 @@ def one_of_each(admin_user) -> dict:
         Receipt: receipt,
         Invoice: invoice,
         Payment: _payment(invoice),
+        Refund: refund,
+        CreditNote: credit_note,
         # the sync's own records: the saves above recorded outbox rows; a link and a run as a sync leaves them
         OutboxEntry: OutboxEntry.objects.filter(kind="sale", local_id=sale.pk).first(),
         OutboxHeld: OutboxHeld.objects.create(tenant_id=uuid.uuid4(), kind="sale", local_id=sale.pk,
@@ -317,12 +329,14 @@ def test_sale_page_lists_xero_payments_read_only_next_to_receipts(admin_client, 
     sale = one_of_each[Sale]
     # when staff open the sale that has a receipt and a payment recorded in Xero
     response = admin_client.get(_url(Sale, "change", sale.pk))
-    # then both show, and the paid amount counts both: 30.00 received + 20.00 in Xero of 79.90
+    # then both show, and the paid amount counts both: 30.00 received + 20.00 in Xero of 79.90; the 5.00
+    # refunded of it makes the sale part refunded (money went back; nothing is taken off what is due)
     page = response.content.decode()
     assert "Payments recorded in Xero" in page and "DD bank feed 4471" in page and "ch_3Q7" in page
     assert _readonly(response)["amount_paid"] == "50.00"
     assert _readonly(response)["amount_due"] == "29.90"
-    assert _readonly(response)["payment_state"] == "Part paid"
+    assert _readonly(response)["payment_state"] == "Part refunded"
+    assert "Scuffed" in page  # the refund, on the sale
 
 
 def _search_term(model, record) -> str:
