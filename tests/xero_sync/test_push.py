@@ -17,6 +17,7 @@ from ecommerce.models import Contact, PaymentMethod, Sale
 from tests.ecommerce.factories import a_contact, a_payment_method, a_sale
 from xero_sync.models import OutboxEntry, RecordKind, XeroLink
 from xero_sync.services import configuration
+from xero_sync.services.links import links_requeue
 from xero_sync.services.outbox import outbox_record_many
 from xero_sync.services.sync import SyncAttempt, SyncOutcome, sync_attempt, sync_is_due, sync_run
 
@@ -555,7 +556,8 @@ def push_attempt_held_back() -> SyncAttempt:
     return attempt
 
 
-def test_an_unmapped_tax_code_holds_the_push_back_until_it_is_mapped_then_everything_goes(xero_connected, xero_site):
+def test_an_unmapped_tax_code_holds_the_first_push_back_until_it_is_mapped_then_everything_goes(
+        xero_connected, xero_site):
     # given two orders, one with a tax code nobody mapped to a Xero tax type, paid by card
     contact = a_contact()
     good = beanie_order(contact)
@@ -590,6 +592,49 @@ def test_an_unmapped_tax_code_holds_the_push_back_until_it_is_mapped_then_everyt
     assert payment["Reference"].startswith(f"WEB-R{receipt.pk:06d}")
     assert xero_invoice(xero_site, exempt.number)["Status"] == "PAID"
     assert outbox_rows() == []
+
+
+def test_once_sales_reach_xero_an_unmapped_tax_code_fails_that_sale_alone_until_it_is_mapped(
+        xero_connected, xero_site):
+    # given an organisation already receiving the shop's sales (the setup gate holds only the first push)
+    contact = a_contact()
+    a_sale(contact=contact, lines=[item()])
+    push_now()
+    # and two new orders, one with a tax code nobody mapped to a Xero tax type, paid by card
+    good = beanie_order(contact)
+    exempt = a_sale(contact=contact, lines=[item("Donation", unit_amount="25.00", tax_code="EXEMPT",
+                                                 tax_rate=Decimal("0"))])
+    receipt = services.receipt_record(sale=exempt, payment_method=card(), amount=Decimal("25.00"))
+
+    # when they are pushed
+    run = push_now()
+
+    # then the good one is in Xero and the other says what to fix
+    held = {invoice["InvoiceNumber"] for invoice in xero_site.invoices()}
+    assert good.number in held and exempt.number not in held
+    link = link_of(RecordKind.SALE, exempt)
+    assert link.state == XeroLink.State.ERROR
+    assert "tax code 'EXEMPT'" in link.last_error
+    assert "map it on the Xero settings page" in link.last_error
+    assert run.failed == {"sale": 1, "receipt": 1}
+    assert xero_site.payments() == []
+    assert exempt.number in link_of(RecordKind.RECEIPT, receipt).last_error
+
+    # when the shop owner maps it and requeues the sale from the admin
+    configuration.tax_mapping_set(tax_code="EXEMPT", xero_tax_type="ZERORATEDOUTPUT")
+    links_requeue(links=XeroLink.objects.filter(pk=link.pk))
+    push_now()
+
+    # then it goes through, zero-rated, for the website's total
+    invoice = xero_invoice(xero_site, exempt.number)
+    assert invoice["LineItems"][0]["TaxType"] == "ZERORATEDOUTPUT"
+    assert invoice["Total"] == Decimal("25.00")
+    link.refresh_from_db()
+    assert (link.state, link.last_error) == (XeroLink.State.SYNCED, "")
+    # and the card payment that was waiting for it follows in the same run
+    [payment] = xero_site.payments()
+    assert payment["Invoice"]["InvoiceID"] == invoice["InvoiceID"]
+    assert xero_invoice(xero_site, exempt.number)["Status"] == "PAID"
 
 
 def test_a_line_taxed_at_another_rate_than_its_xero_tax_type_fails_that_sale_alone_until_corrected(
