@@ -449,7 +449,8 @@ def test_a_xero_invoice_is_read_as_sale_fields_and_numbered_lines():
         "number": "S-000001", "status": "AUTHORISED", "date": datetime.date(2026, 3, 2),
         "due_date": datetime.date(2026, 3, 2), "currency": "NZD", "line_amount_type": "inclusive",
         "subtotal": Decimal("100.00"), "total_tax": Decimal("15.00"), "total": Decimal("115.00"),
-        "amount_due": Decimal("65.00"), "amount_paid": Decimal("50.00"), "reference": "Order 1",
+        "amount_due": Decimal("65.00"), "amount_paid": Decimal("50.00"), "amount_credited": Decimal("0.00"),
+        "reference": "Order 1",
         "updated_in_xero_at": datetime.datetime(2026, 3, 3, 12, tzinfo=datetime.UTC),
     }
     assert lines == [

@@ -12,7 +12,7 @@ import pytest
 from django.db import models, transaction
 
 from ecommerce import services, totals
-from ecommerce.models import Contact, Receipt, Sale, SaleLine
+from ecommerce.models import Contact, Receipt, Refund, Sale, SaleLine
 from ecommerce.signals import sale_lines_replaced
 from tests.ecommerce.factories import a_contact, a_sale
 from xero_sync import mappers
@@ -85,6 +85,10 @@ def another(field: models.Field, value):
         return not value
     if isinstance(field, models.DecimalField):
         return value + 1
+    if value is None and isinstance(field, models.DateTimeField):
+        return WHEN
+    if value is None and isinstance(field, models.DateField):
+        return WHEN.date()
     if isinstance(field, models.DateTimeField):
         return value + datetime.timedelta(days=1)
     if isinstance(field, models.DateField):
@@ -121,6 +125,7 @@ def test_xero_fields_are_what_the_mappers_read_and_what_decides_whether_a_record
         Sale: (*mappers.SALE_FIELDS_SENT, "status"),  # a sale goes to Xero once confirmed
         SaleLine: mappers.SALE_LINE_FIELDS_SENT,
         Receipt: mappers.RECEIPT_FIELDS_SENT,
+        Refund: mappers.REFUND_FIELDS_SENT,
     }
 
 
