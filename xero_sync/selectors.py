@@ -10,6 +10,8 @@ from django.utils import timezone
 from ecommerce.models import Sale
 
 from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroConnection, XeroLink
+from .services import configuration
+from .services.configuration import DEMO_REFERENCE_PREFIX
 
 # How services.connection begins the reason of a pause for an unreadable token key (TOKEN_KEY_PROBLEM).
 TOKEN_KEY_PROBLEM_WORDS = "XERO_TOKEN_KEY cannot read the stored Xero token"
@@ -53,21 +55,27 @@ def calls_last_day() -> int:
 def contacts_for_xero(tenant_id) -> Q:
     """Contacts with a confirmed sale, or already in Xero (their sale may since have been cancelled, but
     their edits still belong in Xero)."""
-    confirmed = Sale.objects.filter(contact=OuterRef("pk"), status=Sale.Status.CONFIRMED)
+    confirmed = Sale.objects.filter(sales_for_xero(), contact=OuterRef("pk"))
     in_xero = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.CONTACT, local_id=OuterRef("pk"),
                                       xero_id__isnull=False)
     return Q(Exists(confirmed)) | Q(Exists(in_xero))
 
 
 def sales_for_xero() -> Q:
-    """Confirmed sales; drafts stay on the website until confirmed."""
-    return Q(status=Sale.Status.CONFIRMED)
+    """Confirmed sales; drafts stay on the website until confirmed, and so does the demo shop's data while
+    the organisation is a real one (configuration.demo_data_withheld)."""
+    confirmed = Q(status=Sale.Status.CONFIRMED)
+    return confirmed & ~configuration.demo_sales() if configuration.demo_data_withheld() else confirmed
 
 
 def receipts_for_xero() -> Q:
-    """Receipts whose payment method pushes to a Xero account; the others never leave the website."""
-    return Q(payment_method__xero_config__direction=PaymentMethodConfig.Direction.PUSH) & ~Q(
+    """Receipts whose payment method pushes to a Xero account; the others never leave the website, nor do
+    the demo sales' receipts while those stay on the website."""
+    pushed = Q(payment_method__xero_config__direction=PaymentMethodConfig.Direction.PUSH) & ~Q(
         payment_method__xero_config__xero_account_code="")
+    if configuration.demo_data_withheld():
+        pushed &= ~Q(sale__reference__startswith=DEMO_REFERENCE_PREFIX)
+    return pushed
 
 
 def refunds_for_xero() -> Q:
@@ -115,5 +123,10 @@ def sync_pause_words(pause: SyncPause | None) -> str:
     if pause is None:
         return ""
     if pause.active:
-        return f"Paused by {pause.cause} until {pause.until:%Y-%m-%d %H:%M} UTC: {pause.reason}"
-    return (f"The pause ({pause.cause}) ended at {pause.until:%Y-%m-%d %H:%M} UTC; the next run resumes the sync.")
+        return f"Paused by {pause.cause} until {_shop_time(pause.until)}: {pause.reason}"
+    return f"The pause ({pause.cause}) ended at {_shop_time(pause.until)}; the next run resumes the sync."
+
+
+def _shop_time(moment: datetime.datetime) -> str:
+    """In the shop's time zone, named, as every time on the site is (issue 18 item 9)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"

@@ -49,7 +49,7 @@ def test_a_run_the_daily_limit_stops_exits_paused_and_says_until_when(xero_conne
 
     assert code == 3, said
     until = XeroConnection.objects.get(pk=xero_connected.pk).paused_until
-    assert f"Paused by Xero's call limit until {until:%Y-%m-%d %H:%M} UTC" in said
+    assert f"Paused by Xero's call limit until {timezone.localtime(until):%Y-%m-%d %H:%M %Z}" in said
 
     # and a run while paused makes no call, and exits paused too
     xero_site.reset_calls()
@@ -110,7 +110,8 @@ def test_status_shows_the_pause_and_when_it_ends_and_then_that_it_is_over(xero_c
 
     code, said = run_command("status")
     assert code == 0
-    assert (f"Pause: Paused by Xero's call limit until {until:%Y-%m-%d %H:%M} UTC: Xero's daily call limit for this "
+    assert (f"Pause: Paused by Xero's call limit until {timezone.localtime(until):%Y-%m-%d %H:%M %Z}: "
+            "Xero's daily call limit for this "
             "organisation is reached.") in said
 
     XeroConnection.objects.filter(pk=xero_connected.pk).update(paused_until=until - datetime.timedelta(hours=2))

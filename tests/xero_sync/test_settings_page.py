@@ -193,7 +193,7 @@ def test_the_page_says_paused_until_when_while_paused_and_that_it_is_over_once_i
     XeroConnection.objects.filter(pk=connected.pk).update(
         paused_until=until, pause_reason="Xero's daily call limit for this organisation is reached.")
     text = page_text(admin_client.get(SETTINGS_URL))
-    assert f"Paused by Xero&#x27;s call limit until {until:%Y-%m-%d %H:%M} UTC" in text
+    assert f"Paused by Xero&#x27;s call limit until {timezone.localtime(until):%Y-%m-%d %H:%M %Z}" in text
 
     # when its time has passed (no run yet): not "Paused until <a past time>"
     XeroConnection.objects.filter(pk=connected.pk).update(paused_until=until - datetime.timedelta(hours=2))

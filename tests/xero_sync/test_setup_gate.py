@@ -157,9 +157,6 @@ def test_the_checklist_include_says_what_is_left_and_when_all_is_done(xero_conne
     assert "Set up: changes go to Xero as they are made." in after and "Nothing is pushed" not in after
 
 
-@pytest.mark.xfail(strict=True, reason="needs the push to skip demo sales: xero_sync/selectors.py's sales_for_xero, "
-                   "contacts_for_xero and receipts_for_xero to exclude configuration.demo_sales() while "
-                   "configuration.demo_data_withheld() (issue 18 item 2; not this helper's file)")
 def test_the_demo_shop_stays_on_the_website_when_the_organisation_is_real(xero_connected, xero_site, settings):
     settings.XERO_USING_EMULATOR = False  # as with a real app's XERO_CLIENT_ID (the calls still go to the emulator)
     call_command("seed_demo", "--contacts", "4", "--sales", "3", "--quiet-login")
