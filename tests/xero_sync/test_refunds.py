@@ -9,7 +9,7 @@ import pytest
 from ecommerce import selectors, services
 from ecommerce.models import Refund, Sale
 from ecommerce.selectors import PaymentState
-from tests.ecommerce.factories import a_contact
+from tests.ecommerce.factories import a_contact, a_payment_method
 from tests.xero_sync.test_push import api_calls, beanie_order, card, item, link_of, xero_invoice
 from xero_sync.models import RecordKind, XeroLink
 from xero_sync.services.links import links_send_now
@@ -218,6 +218,15 @@ def test_a_number_collision_that_still_happens_is_a_conflict_not_an_overwrite(xe
     link = link_of(RecordKind.SALE, sale)
     assert link.state == State.CONFLICT and link.xero_id is None
     assert "that the website did not create" in link.last_error
+    # and the pull does not take the bookkeeper's invoice (or a deposit on it) for the sale's
+    from xero_sync.services import configuration
+    deposits = a_payment_method("direct-deposit", "Direct deposit")
+    configuration.payment_method_configure(payment_method=deposits, direction="pull", account_code="090")
+    xero_site.record_bank_payment(kept["InvoiceID"], amount="20.00", account_code="090")
+    sync()
+    from ecommerce.models import Invoice
+    assert Invoice.objects.get(xero_id=kept["InvoiceID"]).sale is None
+    assert selectors.sale_payment_state(fresh(sale)) == PaymentState.UNPAID
 
 
 def test_a_pushed_refund_deleted_in_xero_stops_counting_and_can_be_sent_again(xero_connected, xero_site):

@@ -3,6 +3,7 @@
 import uuid
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ecommerce.invoice_totals import contact_invoice_totals_refresh
@@ -38,7 +39,7 @@ def apply_invoices(context: PullContext, rows: list[dict]) -> None:
     # The page's invoices we hold and the sales they are, read once for the page, not once per invoice
     # (a full pull of 100,000 invoices made 300,000 queries fewer).
     held = {str(invoice.xero_id): invoice for invoice in Invoice.objects.filter(xero_id__in=_uuids(invoice_ids))}
-    sales = _sales_of(rows, sale_links)
+    sales = _sales_of(context.tenant_id, rows, sale_links)
     # Whose figures this page can change: the contacts its invoices are on now, and those they were on
     # before (an invoice Xero moved to another contact leaves the old one's total).
     touched = {invoice.contact_id for invoice in held.values()} | {contact.pk for contact in contacts.values()}
@@ -53,13 +54,22 @@ def apply_invoices(context: PullContext, rows: list[dict]) -> None:
     contact_invoice_totals_refresh(touched)
 
 
-def _sales_of(rows: list[dict], sale_links: dict[str, XeroLink]) -> dict:
+def _sales_of(tenant_id, rows: list[dict], sale_links: dict[str, XeroLink]) -> dict:
     """The website sales of a page of invoices: by the sale's link, else by the invoice's number (a sale
-    whose push outcome was lost). Keyed ("pk", id) and ("number", number)."""
+    whose push outcome was lost). Keyed ("pk", id) and ("number", number).
+
+    By number only a sale not yet known to be elsewhere in Xero: one linked to another invoice, or in
+    conflict with the bookkeeper's invoice under its number, is not that invoice (its payments are not the
+    sale's)."""
     linked = Sale.objects.in_bulk([link.local_id for link in sale_links.values()])
     numbers = {(row.get("InvoiceNumber") or "")[:255] for row in rows  # as mappers.invoice_fields_from_xero reads it
                if str(row.get("InvoiceID")) not in sale_links} - {""}
     by_number = Sale.objects.in_bulk(list(numbers), field_name="number") if numbers else {}
+    if by_number:
+        elsewhere = set(XeroLink.objects.filter(
+            Q(xero_id__isnull=False) | Q(state=XeroLink.State.CONFLICT), tenant_id=tenant_id, kind=RecordKind.SALE,
+            local_id__in=[sale.pk for sale in by_number.values()]).values_list("local_id", flat=True))
+        by_number = {number: sale for number, sale in by_number.items() if sale.pk not in elsewhere}
     return {**{("pk", pk): sale for pk, sale in linked.items()},
             **{("number", number): sale for number, sale in by_number.items()}}
 
