@@ -10,7 +10,8 @@ WIDTH, HEIGHT, PAD = 600, 160, 24
 
 def bar_chart(points: list[tuple[datetime.date, int]], *, title: str, colour: str) -> SafeString:
     """One bar per day; each bar's tooltip gives the date and the figure."""
-    peak = max((value for _, value in points), default=0) or 1
+    highest = max((value for _, value in points), default=0)
+    peak = highest or 1  # the bars' scale; an empty chart is said to be empty, not "peak 1"
     slot = (WIDTH - 2 * PAD) / max(len(points), 1)
     bars = []
     for index, (day, value) in enumerate(points):
@@ -26,7 +27,7 @@ def bar_chart(points: list[tuple[datetime.date, int]], *, title: str, colour: st
         f'<svg class="xero-chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">'
         f'<title>{escape(title)}</title>'
-        f'<text x="{PAD}" y="14" font-size="12">{escape(title)} (peak {peak})</text>'
+        f'<text x="{PAD}" y="14" font-size="12">{escape(title)} ({f"peak {highest}" if highest else "none"})</text>'
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
         + "".join(bars)
         + f'<text x="{PAD}" y="{HEIGHT - 6}" font-size="11">{escape(first)}</text>'

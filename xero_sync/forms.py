@@ -34,8 +34,14 @@ class SyncSettingsForm(forms.Form):
             "Shipping account", revenue_accounts, "Code", help_text="Used for shipping lines.")
 
 
+NOT_CHOSEN = ""  # a method nobody has decided on yet: saving the page leaves it undecided (the checklist asks)
+
+
 class PaymentMethodConfigForm(forms.Form):
-    direction = forms.ChoiceField(choices=PaymentMethodConfig.Direction.choices)
+    # Not "neither" by default: the page saves every section at once, and a method nobody looked at must not
+    # be decided by a press of another section's button.
+    direction = forms.ChoiceField(choices=[(NOT_CHOSEN, "Not chosen yet"), *PaymentMethodConfig.Direction.choices],
+                                  required=False)
 
     def __init__(self, *args, payment_accounts: list[dict], **kwargs):
         super().__init__(*args, **kwargs)
@@ -43,7 +49,8 @@ class PaymentMethodConfigForm(forms.Form):
 
 
 class TaxMappingForm(forms.Form):
-    tax_code = forms.CharField(widget=forms.HiddenInput, max_length=50)
+    # Blank is a code too: lines saved without one ("no tax code") are mapped like any other.
+    tax_code = forms.CharField(widget=forms.HiddenInput, max_length=50, required=False, strip=False)
 
     def __init__(self, *args, tax_types: list[dict], **kwargs):
         super().__init__(*args, **kwargs)

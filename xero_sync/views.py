@@ -1,23 +1,24 @@
 """The Xero pages. Thin: parse the request, call a service, render or redirect."""
 
+import re
 from functools import wraps
 
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ecommerce.models import PaymentMethod, SaleLine
+from ecommerce.models import PaymentMethod
 
 from . import selectors
 from .charts import bar_chart
 from .errors import XeroError
-from .forms import PaymentMethodConfigForm, SyncSettingsForm, TaxMappingForm, TenantChoiceForm
+from .forms import NOT_CHOSEN, PaymentMethodConfigForm, SyncSettingsForm, TaxMappingForm, TenantChoiceForm
 from .models import PaymentMethodConfig, SyncRun, TaxMapping
 from .services import configuration
 from .services.attempts import attempt_pending_for
@@ -32,6 +33,7 @@ from .services.connection import (
 from .services.links import links_with_problems
 from .services.outbox import outbox_backlog, outbox_due_at
 from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
+from .wording import counted, problem_rows
 
 
 def xero_staff_required(view):
@@ -62,24 +64,8 @@ def _save_errors(form, error: ValidationError) -> None:
 
 
 def _tax_codes() -> list[str]:
-    return sorted(set(_tax_codes_in_use()) | set(TaxMapping.objects.values_list("tax_code", flat=True)))
-
-
-def _tax_codes_in_use() -> list[str]:
-    """The distinct tax codes on sale lines, walked along their index one code at a time (a "loose index
-    scan"): a handful of index probes however many lines there are, where SELECT DISTINCT reads them all
-    (~200 ms at 550,000 lines; see the index's comment on SaleLine)."""
-    table, column = connection.ops.quote_name(SaleLine._meta.db_table), connection.ops.quote_name("tax_code")
-    with connection.cursor() as cursor:
-        cursor.execute(f"""
-            WITH RECURSIVE used(code) AS (
-                SELECT MIN({column}) FROM {table} WHERE {column} > %s
-                UNION ALL
-                SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > used.code) FROM used
-                WHERE used.code IS NOT NULL
-            )
-            SELECT code FROM used WHERE code IS NOT NULL""", [""])
-        return [code for (code,) in cursor.fetchall()]
+    """Every code in use on sale lines, the blank one ("no tax code") included, and every code mapped."""
+    return sorted(set(configuration.line_tax_codes()) | set(TaxMapping.objects.values_list("tax_code", flat=True)))
 
 
 def _method_forms(data, methods: QuerySet[PaymentMethod], accounts: list[dict]):
@@ -87,84 +73,134 @@ def _method_forms(data, methods: QuerySet[PaymentMethod], accounts: list[dict]):
     forms = []
     for method in methods:
         config = configs.get(method.pk)
-        initial = {"direction": config.direction if config else PaymentMethodConfig.Direction.NONE,
+        initial = {"direction": config.direction if config else NOT_CHOSEN,
                    "xero_account_code": config.xero_account_code if config else ""}
         forms.append((method, PaymentMethodConfigForm(data, prefix=f"method-{method.pk}", initial=initial,
                                                       payment_accounts=accounts)))
     return forms
 
 
-@xero_staff_required
-def settings_page(request: HttpRequest) -> HttpResponse:
-    connection = connection_current()
-    current = configuration.sync_settings()
-    section = request.POST.get("section") if request.method == "POST" else None
-    accounts = configuration.payment_accounts(connection)
-    revenue = configuration.revenue_accounts(connection)
-    tax_types = configuration.revenue_tax_types(connection)
-    methods = PaymentMethod.objects.order_by("name")
-
-    sync_form = SyncSettingsForm(
-        request.POST if section == "sync" else None, revenue_accounts=revenue,
-        initial={field: getattr(current, field) for field in (
-            "auto_sync", "debounce_seconds", "max_wait_seconds", "default_sales_account_code",
-            "shipping_account_code")},
-    )
-    method_forms = _method_forms(request.POST if section == "payment_methods" else None, methods, accounts)
+def _tax_forms(data, tax_types: list[dict]) -> list[TaxMappingForm]:
+    """One row per code: on a POST, the rows the page sent (a code that appeared since the page was loaded
+    is not in them, and is not touched); otherwise every code in use or mapped."""
     mappings = dict(TaxMapping.objects.values_list("tax_code", "xero_tax_type"))
-    tax_forms = [
-        TaxMappingForm(request.POST if section == "tax" else None, prefix=f"tax-{index}", tax_types=tax_types,
-                       initial={"tax_code": code, "xero_tax_type": mappings.get(code, "")})
-        for index, code in enumerate(_tax_codes())
-    ]
+    if data is None:
+        codes = list(enumerate(_tax_codes()))
+    else:
+        indexes = sorted(int(key.split("-")[1]) for key in data if re.fullmatch(r"tax-\d+-tax_code", key))
+        codes = [(index, data[f"tax-{index}-tax_code"]) for index in indexes]
+    return [TaxMappingForm(data, prefix=f"tax-{index}", tax_types=tax_types,
+                           initial={"tax_code": code, "xero_tax_type": mappings.get(code, "")})
+            for index, code in codes]
 
-    if section == "sync" and sync_form.is_valid():
-        try:
-            configuration.sync_settings_update(**sync_form.cleaned_data)
-            messages.success(request, "Sync settings saved.")
-            return redirect("xero_sync:settings")
-        except ValidationError as error:
-            _save_errors(sync_form, error)
-    elif section == "payment_methods" and all(form.is_valid() for _, form in method_forms):
-        failed = False
-        for method, form in method_forms:
+
+# The settings page is one form: whichever Save button is pressed, every section on the page is saved
+# together, or (when anything is wrong) nothing is, and every entry stays on the page with its error.
+SECTION_NAMES = {"sync": "sync settings", "payment_methods": "payment methods", "tax": "tax mapping"}
+
+
+def _sections_sent(data, method_forms) -> list[str]:
+    """The sections whose fields the POST carries: all three from the page; a script may send one."""
+    sent = []
+    if "debounce_seconds" in data:
+        sent.append("sync")
+    if any(form.add_prefix("direction") in data for _, form in method_forms):
+        sent.append("payment_methods")
+    if any(re.fullmatch(r"tax-\d+-tax_code", key) for key in data):
+        sent.append("tax")
+    return sent
+
+
+def _save_sections(sent, sync_form, method_forms, tax_forms) -> bool:
+    """Save every section sent, in one transaction: one refusal and nothing is stored."""
+    failed = False
+    with transaction.atomic():
+        if "sync" in sent:
             try:
-                configuration.payment_method_configure(
-                    payment_method=method, direction=form.cleaned_data["direction"],
-                    account_code=form.cleaned_data["xero_account_code"])
+                configuration.sync_settings_update(**sync_form.cleaned_data)
+            except ValidationError as error:
+                _save_errors(sync_form, error)
+                failed = True
+        for method, form in method_forms if "payment_methods" in sent else []:
+            direction, account = form.cleaned_data["direction"], form.cleaned_data["xero_account_code"]
+            if direction == NOT_CHOSEN:
+                if account:
+                    form.add_error("direction", f"Choose push, pull or neither for {method.name} to keep this account.")
+                    failed = True
+                continue  # nobody decided yet: left for the checklist to ask
+            try:
+                configuration.payment_method_configure(payment_method=method, direction=direction,
+                                                       account_code=account)
             except ValidationError as error:
                 _save_errors(form, error)
                 failed = True
-        if not failed:
-            messages.success(request, "Payment methods saved.")
-            return redirect("xero_sync:settings")
-    elif section == "tax" and all(form.is_valid() for form in tax_forms):
-        failed = False
-        for form in tax_forms:
+        for form in tax_forms if "tax" in sent else []:
             try:
                 configuration.tax_mapping_set(**form.cleaned_data)
             except ValidationError as error:
                 _save_errors(form, error)
                 failed = True
-        if not failed:
-            messages.success(request, "Tax mapping saved.")
+        if failed:
+            transaction.set_rollback(True)
+    return not failed
+
+
+@xero_staff_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    connection = connection_current()
+    current = configuration.sync_settings()
+    data = request.POST if request.method == "POST" else None
+    accounts = configuration.payment_accounts(connection)
+    revenue = configuration.revenue_accounts(connection)
+    tax_types = configuration.revenue_tax_types(connection)
+    methods = PaymentMethod.objects.order_by("name")
+
+    method_forms = _method_forms(data, methods, accounts)
+    sent = _sections_sent(data, method_forms) if data is not None else []
+    sync_form = SyncSettingsForm(
+        data if "sync" in sent else None, revenue_accounts=revenue,
+        initial={field: getattr(current, field) for field in (
+            "auto_sync", "debounce_seconds", "max_wait_seconds", "default_sales_account_code",
+            "shipping_account_code")},
+    )
+    if "payment_methods" not in sent:
+        method_forms = _method_forms(None, methods, accounts)
+    tax_forms = _tax_forms(data if "tax" in sent else None, tax_types)
+
+    if sent:
+        valid = [sync_form.is_valid() if "sync" in sent else True,
+                 *(form.is_valid() for _, form in method_forms if "payment_methods" in sent),
+                 *(form.is_valid() for form in tax_forms if "tax" in sent)]
+        if all(valid) and _save_sections(sent, sync_form, method_forms, tax_forms):
+            names = [SECTION_NAMES[section] for section in sent]
+            messages.success(request, f"Saved: {_and_list(names)}.")
             return redirect("xero_sync:settings")
-    if section:
-        messages.error(request, "Nothing was saved: please correct the errors below.")
+        messages.error(request, "Nothing was saved: please correct the errors below. Everything you entered is "
+                                "still on the page.")
     series = selectors.daily_series()
     pause = selectors.sync_pause(connection)
+    unmapped = set(configuration.tax_codes_unmapped())
 
     return _page(
         request, "xero_sync/settings.html", "Xero settings",
-        connection=connection, sync_form=sync_form, method_forms=method_forms, tax_forms=tax_forms,
+        connection=connection, sync_form=sync_form, method_forms=method_forms,
+        tax_rows=[(form, configuration.tax_code_name(form["tax_code"].value() or ""),
+                   (form["tax_code"].value() or "") in unmapped) for form in tax_forms],
+        setup_steps=configuration.setup_checklist(connection),
         chart_known=bool(connection and connection.chart_fetched_at),
-        runs=SyncRun.objects.all()[:10], problems=links_with_problems()[:20], backlog=outbox_backlog(),
+        runs=[(run, counted(run.pushed, nothing="-"), counted(run.failed, nothing="-"))
+              for run in SyncRun.objects.all()[:10]],
+        problems=problem_rows(links_with_problems()[:20]), backlog=outbox_backlog(),
         next_run=outbox_due_at(debounce_seconds=current.debounce_seconds, max_wait_seconds=current.max_wait_seconds)
         if current.auto_sync else None,
         calls_last_day=selectors.calls_last_day(), pause=pause, pause_words=selectors.sync_pause_words(pause),
         charts=[bar_chart(series["synced"], title="Records synced per day, last 30 days", colour="#1b7f3b"),
                 bar_chart(series["failed"], title="Errors per day, last 30 days", colour="#b00020")],
     )
+
+
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 @require_POST

@@ -26,3 +26,83 @@ def counted(counts: Mapping | None, *, nothing: str = "nothing") -> str:
         totals[kind_name(kind)] = totals.get(kind_name(kind), 0) + int(count or 0)
     kinds = sorted(totals, key=lambda kind: (COUNTED_ORDER.index(kind) if kind in COUNTED_ORDER else 99, kind))
     return ", ".join(f"{totals[kind]} {kind_plural(kind, totals[kind])}" for kind in kinds if totals[kind]) or nothing
+
+
+# --- Who said it, and which record -------------------------------------------------------------------
+# A record's last error is either Xero's own words (a validation error Xero sent back) or this site's check
+# before sending (a tax code not mapped, a contact not in Xero yet...): staff are told which, since "Xero
+# says" over the site's own words sends them looking in Xero for a problem that is on the website.
+
+SITE_CHECK_MARKERS = (
+    "not mapped to a Xero tax type",  # mappers: the line's tax code
+    "has no account: set the default",  # mappers: no sales or shipping account
+    "% tax but Xero's",  # mappers: the line's rate against the Xero tax type's
+    "has no lines.",  # mappers
+    "Waiting for its contact",  # push: the sale's contact is not in Xero yet
+    "Waiting for sale",  # push: a receipt's or refund's sale is not in Xero yet
+    "Xero will have outstanding on",  # links.receipts_xero_refuses: foreseen, not yet sent
+)
+XERO_SAYS, SITE_SAYS = "Xero says", "This site's check (not sent to Xero)"
+
+
+def said_by(error: str) -> str:
+    """Who a record's error comes from, as a label for it."""
+    return SITE_SAYS if any(marker in error for marker in SITE_CHECK_MARKERS) else XERO_SAYS
+
+
+def record_names(links) -> dict[int, str]:
+    """Link id -> the record as staff know it: a sale's or refund's number (S-000050, CN-000003), a
+    receipt's key in Xero (WEB-R000017), a contact's name. A few queries for any number of links (one per
+    kind), never one per link."""
+    from ecommerce.models import Contact, Sale
+    from ecommerce.models import Refund as RefundModel
+
+    from .mappers import contact_number, receipt_key
+    from .models import RecordKind
+
+    links = list(links)
+    wanted: dict[str, set[int]] = {}
+    for link in links:
+        wanted.setdefault(str(link.kind), set()).add(link.local_id)
+    sales = dict(Sale.objects.filter(pk__in=wanted.get(RecordKind.SALE, ())).values_list("pk", "number"))
+    refunds = dict(RefundModel.objects.filter(pk__in=wanted.get(RecordKind.REFUND, ())).values_list("pk", "number"))
+    contacts = {contact.pk: contact.display_name for contact in Contact.objects.filter(
+        pk__in=wanted.get(RecordKind.CONTACT, ())).only("first_name", "last_name", "company_name")}
+    names = {}
+    for link in links:
+        kind = str(link.kind)
+        if kind == RecordKind.SALE:
+            name = sales.get(link.local_id)
+        elif kind == RecordKind.REFUND:
+            name = refunds.get(link.local_id)
+        elif kind == RecordKind.RECEIPT:
+            name = receipt_key(link.local_id)
+        elif kind == RecordKind.CONTACT:
+            name = contacts.get(link.local_id)
+            name = f"{name} ({contact_number(link.local_id)})" if name else contact_number(link.local_id)
+        else:
+            name = None
+        names[link.pk] = name or link.xero_key or f"{link.get_kind_display()} (deleted on the website)"
+    return names
+
+
+def problem_rows(links) -> list[dict]:
+    """The settings page's "Current errors": each record by name, a link to its page, who said what, and
+    what to do about it."""
+    from django.urls import NoReverseMatch, reverse
+
+    from .services.links import link_advice
+
+    pages = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
+             "receipt": "admin:ecommerce_receipt_change", "refund": "admin:ecommerce_refund_change"}
+    links = list(links)
+    names = record_names(links)
+    rows = []
+    for link in links:
+        try:
+            url = reverse(pages[str(link.kind)], args=[link.local_id])
+        except (KeyError, NoReverseMatch):
+            url = None
+        rows.append({"link": link, "kind": link.get_kind_display(), "name": names[link.pk], "url": url,
+                     "said_by": said_by(link.last_error), "words": link.last_error, "advice": link_advice(link)})
+    return rows

@@ -215,3 +215,78 @@ def test_a_token_key_pause_is_not_shown_as_xeros_limit(admin_client, connected):
     text = page_text(admin_client.get(SETTINGS_URL))
     assert "Paused by an unreadable token key (XERO_TOKEN_KEY) until" in text
     assert "Paused by Xero&#x27;s call limit" not in text
+
+
+def the_whole_page(card_pk: int, **changes) -> dict:
+    """What the settings page sends, every section of its one form, whichever Save button is pressed."""
+    return {"section": "tax", "debounce_seconds": "120", "max_wait_seconds": "600",
+            "default_sales_account_code": "200", "shipping_account_code": "",
+            f"method-{card_pk}-direction": "push", f"method-{card_pk}-xero_account_code": "620",
+            "tax-0-tax_code": "GST", "tax-0-xero_tax_type": "OUTPUT2", **changes}
+
+
+def test_pressing_the_last_sections_button_saves_every_section_of_the_page(admin_client, connected, card):
+    services.sale_create(contact=services.contact_create(first_name="Mia"), confirm=True, lines=[
+        {"description": "Beanie", "unit_amount": 10, "tax_rate": 15, "tax_code": "GST"}])
+
+    response = admin_client.post(SETTINGS_URL, the_whole_page(card.pk), follow=True)
+
+    assert "Saved: sync settings, payment methods and tax mapping." in page_text(response)
+    assert sync_settings().default_sales_account_code == "200"
+    config = PaymentMethodConfig.objects.get(payment_method=card)
+    assert (config.direction, config.xero_account_code) == ("push", "620")
+    assert TaxMapping.objects.get(tax_code="GST").xero_tax_type == "OUTPUT2"
+
+
+def test_one_wrong_entry_saves_nothing_and_keeps_every_other_entry_on_the_page(admin_client, connected, card):
+    services.sale_create(contact=services.contact_create(first_name="Mia"), confirm=True, lines=[
+        {"description": "Beanie", "unit_amount": 10, "tax_rate": 15, "tax_code": "GST"}])
+
+    response = admin_client.post(SETTINGS_URL, the_whole_page(card.pk, max_wait_seconds="60"))
+
+    page = page_text(response)
+    assert response.status_code == 200
+    assert "Nothing was saved" in page and "The longest wait cannot be shorter than the quiet period." in page
+    assert '<option value="620" selected>' in page and '<option value="OUTPUT2" selected>' in page
+    assert not PaymentMethodConfig.objects.exists() and not TaxMapping.objects.filter(tax_code="GST").exists()
+    assert sync_settings().default_sales_account_code == ""
+
+
+def test_a_method_nobody_chose_for_stays_undecided_when_the_page_is_saved(admin_client, connected, card):
+    eftpos = services.payment_method_create(name="EFTPOS", code="eftpos")
+    data = the_whole_page(card.pk, **{f"method-{eftpos.pk}-direction": "", f"method-{eftpos.pk}-xero_account_code": ""})
+
+    assert admin_client.post(SETTINGS_URL, data).status_code == 302
+
+    assert not PaymentMethodConfig.objects.filter(payment_method=eftpos).exists()
+    assert "Choose push, pull or neither for EFTPOS" in page_text(admin_client.get(SETTINGS_URL))
+
+
+def test_the_blank_tax_code_is_in_the_mapping_table_and_can_be_mapped(admin_client, connected):
+    services.sale_create(contact=services.contact_create(first_name="Mia"), confirm=True, lines=[
+        {"description": "Beanie", "unit_amount": 10, "tax_rate": 15, "tax_code": ""}])
+    page = page_text(admin_client.get(SETTINGS_URL))
+    assert "<em>no tax code</em>" in page and "Used on confirmed sales and not mapped yet" in page
+    assert "Map no tax code to a Xero tax type." in page  # the setup checklist says the same
+
+    assert save(admin_client, "tax", {"tax-0-tax_code": "", "tax-0-xero_tax_type": "OUTPUT2"}).status_code == 302
+    assert TaxMapping.objects.get(tax_code="").xero_tax_type == "OUTPUT2"
+    assert "Used on confirmed sales and not mapped yet" not in page_text(admin_client.get(SETTINGS_URL))
+
+
+def test_the_page_shows_the_setup_checklist_and_links_the_books_check(admin_client, connected):
+    page = page_text(admin_client.get(SETTINGS_URL))
+    assert 'id="xero-setup"' in page and "Connected to Demo Company (NZ)" in page
+    assert reverse("xero_sync:books_check") in page
+
+
+def test_runs_count_in_words_and_an_empty_chart_says_none(admin_client, connected):
+    from django.utils import timezone
+
+    from xero_sync.models import SyncRun
+
+    SyncRun.objects.create(tenant_id=connected.tenant_id, trigger=SyncRun.Trigger.MANUAL, status=SyncRun.Status.DONE,
+                           started_at=timezone.now(), pushed={"contact": 33, "sale": 1}, failed={})
+    page = page_text(admin_client.get(SETTINGS_URL))
+    assert "33 contacts, 1 sale" in page
+    assert "Errors per day, last 30 days (none)" in page and "(peak 1)" not in page
