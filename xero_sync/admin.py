@@ -1,8 +1,10 @@
 """The sync's own records in the admin: each record's Xero state (with requeue), runs, the outbox."""
 
+import uuid
+
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Exists, Expression, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.formats import date_format
@@ -20,7 +22,7 @@ from ecommerce.admin import (
 )
 from ecommerce.models import Contact, Receipt, Refund, Sale
 
-from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, XeroConnection, XeroLink
+from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, XeroLink
 from .selectors import contacts_for_xero, receipts_for_xero, refunds_for_xero, sales_for_xero
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, links_send_now, receipts_xero_refuses, xero_web_url
@@ -42,6 +44,14 @@ class XeroLinkAdmin(ReadOnlyAdmin):
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]
     actions = ["requeue"]
     ordering = ["-last_pushed_at", "-id"]
+
+    def search_q(self, term: str) -> Q:
+        """As search_fields say; the ids of the matches are found once (see SubquerySearchAdmin)."""
+        matches = Q(xero_key__icontains=term) | Q(xero_name__icontains=term) | Q(last_error__icontains=term)
+        try:
+            return matches | Q(xero_id=uuid.UUID(term))
+        except ValueError:
+            return matches
 
     @admin.display(description="Record", ordering="local_id")
     def record(self, link: XeroLink):
@@ -118,13 +128,7 @@ def _local(moment) -> str:
     return date_format(localtime(moment), "DATETIME_FORMAT") if moment else "-"
 
 
-PROBLEM_STATES = ("error", "locked", "conflict", "dead")
-
-
-def _current_tenant():
-    """The connected organisation's tenant id, as an expression: the sort key below is declared once per
-    admin class, not per request, and reads the current connection where it runs."""
-    return Subquery(XeroConnection.objects.filter(is_current=True).values("tenant_id")[:1])
+PROBLEM_STATES = ("error", "locked", "conflict", "dead", "deleted")
 
 
 def xero_eligible(kind: str, tenant_id) -> Q:
@@ -167,7 +171,7 @@ class XeroStateSets:
         return self._set(self.links.filter(state__in=states).values_list("local_id", flat=True))
 
     def _set(self, values):
-        if not self.read_once:
+        if self.read_once is False:
             return values
         ids = list(values[:FEW_IDS + 1])
         return ids if len(ids) <= FEW_IDS else values
@@ -180,10 +184,7 @@ class XeroStateSets:
         pk = "pk__in"
         if state in PROBLEM_STATES:  # the one set it needs
             return Q(**{pk: self.in_state(state)})
-        if self.read_once:
-            self.waiting, self.unlinked = self._set(self.waiting), self._set(self.unlinked)
-            self.unlinked_eligible = self._set(self.model.objects.filter(pk__in=self.unlinked).filter(
-                self.eligible()).values_list("pk", flat=True))
+        self._read_the_sets()
         if state == XeroLink.State.DELETED:
             return Q(**{pk: self.in_state(state)}) & ~Q(**{pk: self.waiting})
         if state == PENDING:
@@ -198,8 +199,16 @@ class XeroStateSets:
         unsettled = self._set(self.links.exclude(state=state).values_list("local_id", flat=True))
         return ~Q(**{pk: self.unlinked}) & ~Q(**{pk: unsettled}) & ~Q(**{pk: self.waiting})
 
+    def _read_the_sets(self) -> None:
+        if self.read_once:
+            self.waiting, self.unlinked = self._set(self.waiting), self._set(self.unlinked)
+            self.unlinked_eligible = self._set(self.model.objects.filter(pk__in=self.unlinked).filter(
+                self.eligible()).values_list("pk", flat=True))
+            self.read_once = None  # read: the lists stand
+
     def order(self) -> Case:
         """The column's state as a sort key: the same answer as the column's xero_state_shown."""
+        self._read_the_sets()
         # One hashed set per problem state, not the link's state read per row: a correlated subquery in a
         # sort key made the sort of 50,000 contacts take over a second (EXPLAIN: SubPlan per row).
         return Case(
@@ -234,6 +243,27 @@ class XeroChangeList(ChangeList):
         self.model_admin.xero_fill(self.result_list)  # evaluates the page once; the template reuses it
 
 
+class XeroStateOrder(Expression):
+    """The Xero column's sort key, built when the list's query is compiled (XeroStateSets.order with its
+    sets read once for that request), so the one sorting query probes lists, not subqueries."""
+
+    def __init__(self, kind: str):
+        super().__init__(output_field=CharField())
+        self.kind = kind
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        connection = connection_current()
+        sets = XeroStateSets(self.kind, XERO_MODELS[self.kind], connection.tenant_id if connection else None,
+                             read_once=True)
+        return sets.order().resolve_expression(query, allow_joins, reuse, summarize, for_save)
+
+    def __eq__(self, other):
+        return isinstance(other, XeroStateOrder) and other.kind == self.kind
+
+    def __hash__(self):
+        return hash((type(self), self.kind))
+
+
 class XeroStateFilter(admin.SimpleListFilter):
     title = "Xero"
     parameter_name = "xero"
@@ -244,7 +274,7 @@ class XeroStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [(state, STATE_LABELS[state]) for state in (
-            "synced", "pending", "error", "locked", "conflict", "dead", NOT_ELIGIBLE)]
+            "synced", "pending", "error", "locked", "conflict", "dead", "deleted", NOT_ELIGIBLE)]
 
     def queryset(self, request, queryset):
         if self.value() not in STATE_LABELS:
@@ -270,8 +300,7 @@ class XeroStateAdminMixin:
             def xero_column(self, obj):
                 return XeroStateAdminMixin.xero_state_label(self, obj)
 
-            cls.xero_column = admin.display(description="Xero", ordering=XeroStateSets(
-                cls.xero_kind, XERO_MODELS[cls.xero_kind], _current_tenant()).order())(xero_column)
+            cls.xero_column = admin.display(description="Xero", ordering=XeroStateOrder(cls.xero_kind))(xero_column)
 
     def xero_eligible(self, tenant_id) -> Q:
         return xero_eligible(self.xero_kind, tenant_id)
