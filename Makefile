@@ -40,6 +40,8 @@ bench: install
 	$(BIN)/python bench/admin_overhead.py --saves 200
 	$(BIN)/python bench/pull.py --invoices 10000
 	$(BIN)/python bench/drain.py --orders 2000
+	$(BIN)/python bench/refunds.py --refunds 1000
+	$(BIN)/python bench/books_check.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
