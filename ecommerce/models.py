@@ -411,13 +411,7 @@ class CreditNote(models.Model):
     """The accounting copy of a Xero sales credit note (ACCRECCREDIT): the website's refunds and those the
     bookkeeper raised in Xero."""
 
-    class Status(models.TextChoices):
-        DRAFT = "DRAFT", "Draft"
-        SUBMITTED = "SUBMITTED", "Awaiting approval"
-        AUTHORISED = "AUTHORISED", "Awaiting payment"
-        PAID = "PAID", "Paid"
-        VOIDED = "VOIDED", "Voided"
-        DELETED = "DELETED", "Deleted"
+    Status = Invoice.Status  # Xero gives credit notes the invoices' statuses (docs/xero-api.md 8b)
 
     xero_id = models.UUIDField("Xero credit note id", unique=True)
     number = models.CharField(max_length=255, db_index=True)

@@ -328,31 +328,38 @@ def _date(value) -> datetime.date | None:
     return parsed.date() if parsed else None
 
 
-def invoice_fields_from_xero(row: dict) -> tuple[dict, list[dict]]:
-    """Invoice fields and line fields from a Xero ACCREC invoice; ValueError for what we cannot read."""
+def _document_fields(row: dict, *, what: str, id_key: str, number_key: str) -> dict:
+    """The fields an invoice and a credit note share, read alike; ValueError for what we cannot read."""
     status = row.get("Status")
     if status not in INVOICE_STATUSES:
-        raise ValueError(f"unknown invoice status {status!r}")
-    if not row.get("InvoiceID"):
-        raise ValueError("the invoice has no InvoiceID")
+        raise ValueError(f"unknown {what} status {status!r}")
+    if not row.get(id_key):
+        raise ValueError(f"the {what} has no {id_key}")
     updated = parse_xero_datetime(row.get("UpdatedDateUTC"))
     if updated is None:
-        raise ValueError("the invoice has no UpdatedDateUTC")
-    fields = {
-        "number": (row.get("InvoiceNumber") or "")[:255],
+        raise ValueError(f"the {what} has no UpdatedDateUTC")
+    return {
+        "number": (row.get(number_key) or "")[:255],
         "status": status,
         "date": _date(row.get("Date")),
-        "due_date": _date(row.get("DueDate")),
         "currency": row.get("CurrencyCode") or "",
         "line_amount_type": XERO_LINE_AMOUNT_TYPES.get(row.get("LineAmountTypes"), totals.EXCLUSIVE),
         "subtotal": _money(row.get("SubTotal")),
         "total_tax": _money(row.get("TotalTax")),
         "total": _money(row.get("Total")),
+        "reference": (row.get("Reference") or "")[:255],
+        "updated_in_xero_at": updated,
+    }
+
+
+def invoice_fields_from_xero(row: dict) -> tuple[dict, list[dict]]:
+    """Invoice fields and line fields from a Xero ACCREC invoice; ValueError for what we cannot read."""
+    fields = {
+        **_document_fields(row, what="invoice", id_key="InvoiceID", number_key="InvoiceNumber"),
+        "due_date": _date(row.get("DueDate")),
         "amount_due": _money(row.get("AmountDue")),
         "amount_paid": _money(row.get("AmountPaid")),
         "amount_credited": _money(row.get("AmountCredited")),
-        "reference": (row.get("Reference") or "")[:255],
-        "updated_in_xero_at": updated,
     }
     lines = [
         {
@@ -389,33 +396,11 @@ def payment_fields_from_xero(row: dict) -> dict:
     }
 
 
-def _required_updated(row: dict, what: str, id_key: str) -> datetime.datetime:
-    if not row.get(id_key):
-        raise ValueError(f"the {what} has no {id_key}")
-    updated = parse_xero_datetime(row.get("UpdatedDateUTC"))
-    if updated is None:
-        raise ValueError(f"the {what} has no UpdatedDateUTC")
-    return updated
-
-
 def credit_note_fields_from_xero(row: dict) -> tuple[dict, list[dict]]:
     """Credit note fields, and its allocations to invoices, from a Xero ACCRECCREDIT credit note."""
-    status = row.get("Status")
-    if status not in INVOICE_STATUSES:
-        raise ValueError(f"unknown credit note status {status!r}")
-    updated = _required_updated(row, "credit note", "CreditNoteID")
     fields = {
-        "number": (row.get("CreditNoteNumber") or "")[:255],
-        "status": status,
-        "date": _date(row.get("Date")),
-        "currency": row.get("CurrencyCode") or "",
-        "line_amount_type": XERO_LINE_AMOUNT_TYPES.get(row.get("LineAmountTypes"), totals.EXCLUSIVE),
-        "subtotal": _money(row.get("SubTotal")),
-        "total_tax": _money(row.get("TotalTax")),
-        "total": _money(row.get("Total")),
+        **_document_fields(row, what="credit note", id_key="CreditNoteID", number_key="CreditNoteNumber"),
         "remaining_credit": _money(row.get("RemainingCredit")),
-        "reference": (row.get("Reference") or "")[:255],
-        "updated_in_xero_at": updated,
     }
     allocations = [
         {"invoice_xero_id": (allocation.get("Invoice") or {}).get("InvoiceID"),

@@ -397,6 +397,22 @@ def place_orders(count: int, *, prefix: str = "Customer") -> None:
         services.receipt_record(sale=sale, payment_method=card, amount=selectors.sale_totals(sale).total)
 
 
+def hang_noticed(xero) -> threading.Event:
+    """An event set the moment Xero starts holding back an answer (an injected "hang"): the test acts then,
+    at that point of the run's progress, not after a guessed time."""
+    held = threading.Event()
+    pick = xero.faults.pick
+
+    def pick_and_tell(method, path, *, accounting):
+        fault = pick(method, path, accounting=accounting)
+        if fault is not None and fault.kind == "hang":
+            held.set()
+        return fault
+
+    xero.faults.pick = pick_and_tell
+    return held
+
+
 # --- Time passing (what the test stands in for) ---------------------------------------------------------
 
 

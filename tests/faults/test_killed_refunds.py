@@ -1,14 +1,13 @@
 """kill -9 while Xero holds a refund batch it stored and has not answered: the credit notes and the refund
 payments still end up in Xero once each."""
 
-import threading
 from collections import Counter
 
 import pytest
 
 from xero_sync.models import OutboxEntry, RecordKind, XeroLink
 
-from .conftest import leases_expire, place_orders, retries_due, sync_lease_free, wait_for
+from .conftest import hang_noticed, leases_expire, place_orders, retries_due, sync_lease_free, wait_for
 
 SALES = 60  # two batches of credit notes and two of refund payments
 NO_PROGRESS_SECONDS = 300
@@ -50,16 +49,7 @@ def test_a_worker_killed_while_xero_holds_an_unanswered_refund_batch_leaves_each
         services.refund_record(sale=sale, payment_method=card)
 
     # when Xero stores the first refund write of that kind and holds its answer, and the worker is killed then
-    held = threading.Event()
-    pick = xero_site.faults.pick
-
-    def pick_and_tell(method, path, *, accounting):
-        fault = pick(method, path, accounting=accounting)
-        if fault is not None and fault.kind == "hang":
-            held.set()
-        return fault
-
-    xero_site.faults.pick = pick_and_tell
+    held = hang_noticed(xero_site)
     xero_site.inject_fault("hang", method="PUT", path_contains=endpoint, after_write=True, seconds=8)
     broker.sync_now()
     wait_for(held.is_set, seconds=NO_PROGRESS_SECONDS, every=0.02,

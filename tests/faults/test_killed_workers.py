@@ -1,6 +1,5 @@
 """kill -9 at random points of a large push, over and over: Xero still ends up with everything once."""
 
-import threading
 import time
 
 import pytest
@@ -9,6 +8,7 @@ from xero_sync.models import Lease, OutboxEntry, SyncRun
 
 from .conftest import (
     assert_xero_matches_website,
+    hang_noticed,
     leases_expire,
     place_orders,
     seeded_random,
@@ -76,16 +76,7 @@ def test_a_worker_killed_twenty_times_during_a_large_push_leaves_everything_in_x
     [worker] = workers.start(loglevel="INFO", XERO_RATE_WINDOW_SECONDS="1", XERO_RATE_PER_WINDOW="60")
     chance = seeded_random(20)
     kills, waits = [], []
-    write_held = threading.Event()
-    pick = xero_site.faults.pick
-
-    def pick_and_tell(method, path, *, accounting):
-        fault = pick(method, path, accounting=accounting)
-        if fault is not None and fault.kind == "hang":
-            write_held.set()
-        return fault
-
-    xero_site.faults.pick = pick_and_tell
+    write_held = hang_noticed(xero_site)
 
     # when, twenty times, the worker is asked to sync and killed at a point of its push's progress
     for number in range(KILLS):

@@ -573,3 +573,39 @@ def test_counts_read_as_the_admin_words_them_whatever_the_keys():
     assert wording.counted({"receipt": 3, RecordKind.SALE: 0}) == "3 receipts"
     assert wording.counted({}) == "nothing"
     assert wording.counted(None, nothing="-") == "-"
+
+
+# --- Credit notes and refunds ---------------------------------------------------------------------------
+
+
+def test_a_xero_credit_note_is_read_with_its_allocations_to_invoices():
+    fields, allocations = mappers.credit_note_fields_from_xero({
+        "Type": "ACCRECCREDIT", "CreditNoteID": "7d3f0c52-1c89-4d83-9a36-0c8c0c4b1f1e", "CreditNoteNumber": "CN-000042",
+        "Status": "AUTHORISED", "Date": "/Date(1764633600000+0000)/", "LineAmountTypes": "Inclusive",
+        "SubTotal": 86.95, "TotalTax": 13.04, "Total": 99.99, "RemainingCredit": 40.0, "CurrencyCode": "NZD",
+        "UpdatedDateUTC": "/Date(1764663600000+0000)/",
+        "Allocations": [
+            {"Invoice": {"InvoiceID": "1b0c6a43-5d7c-4c6f-8d8b-2e4f8a1d9c10"}, "Amount": 59.99,
+             "Date": "/Date(1764633600000+0000)/"},
+            {"Invoice": {"InvoiceID": "1b0c6a43-5d7c-4c6f-8d8b-2e4f8a1d9c10"}, "Amount": 5.0, "IsDeleted": True},
+        ],
+    })
+    assert (fields["number"], fields["status"], fields["line_amount_type"]) == ("CN-000042", "AUTHORISED", "inclusive")
+    assert (fields["total"], fields["total_tax"], fields["remaining_credit"]) == (
+        Decimal("99.99"), Decimal("13.04"), Decimal("40.00"))
+    assert allocations == [{"invoice_xero_id": "1b0c6a43-5d7c-4c6f-8d8b-2e4f8a1d9c10", "amount": Decimal("59.99"),
+                            "date": datetime.date(2025, 12, 2)}]  # the deleted allocation is not Xero's any more
+
+
+def test_a_pulled_refund_is_told_from_a_payment_on_an_invoice_in_either_shape_xero_sends():
+    credit_note = "7d3f0c52-1c89-4d83-9a36-0c8c0c4b1f1e"
+    assert mappers.payment_credit_note_id({"CreditNote": {"CreditNoteID": credit_note}}) == credit_note
+    assert mappers.payment_credit_note_id(
+        {"PaymentType": "ARCREDITPAYMENT", "Invoice": {"InvoiceID": credit_note, "Type": "ACCRECCREDIT"}}) == credit_note
+    assert mappers.payment_credit_note_id({"PaymentType": "ACCRECPAYMENT", "Invoice": {"InvoiceID": "x"}}) is None
+
+
+def test_a_refunds_payment_reference_leads_back_to_its_credit_note_number():
+    assert mappers.refund_number_from_reference("Refund CN-000042") == "CN-000042"
+    assert mappers.refund_number_from_reference("WEB-R000017 ch_1") is None
+    assert mappers.refund_number_from_reference("") is None
