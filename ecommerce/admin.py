@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
@@ -110,8 +111,18 @@ FEW_IDS = 10_000
 
 def few_ids(queryset: QuerySet):
     """The ids `queryset` selects, read once when they are few, else the queryset itself (a subquery)."""
-    ids = list(queryset.values_list("pk", flat=True)[:FEW_IDS + 1])
-    return ids if len(ids) <= FEW_IDS else queryset.values("pk")
+    return id_list(list(queryset.values_list("pk", flat=True)[:FEW_IDS + 1]), otherwise=queryset.values("pk"))
+
+
+def id_list(ids: list, *, otherwise):
+    """`ids` to filter on with `__in` when there are at most FEW_IDS, else `otherwise`. On PostgreSQL the
+    list goes as one array parameter (`IN (SELECT unnest(...))`), not as thousands of placeholders that
+    each of a page's queries would build and send again."""
+    if len(ids) > FEW_IDS:
+        return otherwise
+    if connection.vendor == "postgresql" and len(ids) > 100:
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return ids
 
 
 def contacts_matching(term: str, fields=("first_name", "last_name", "company_name", "email")):
@@ -470,7 +481,10 @@ class SaleAdmin(ServiceSavesAdmin):
     actions = ["confirm_sales", "cancel_sales"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sale]:
-        return super().get_queryset(request).select_related("contact").prefetch_related(*selectors.SALE_PREFETCH)
+        # The contacts by a query of their own for the page (prefetch), not a join: a list sorted by the Xero
+        # column or a filter sorts the whole table, and the join made it sort 100,000 sales with their
+        # contacts' columns (~100 ms of the 220 ms query at 100,000 sales).
+        return super().get_queryset(request).prefetch_related("contact", *selectors.SALE_PREFETCH)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Sale | None = None):
         if _is_cancelled(obj):

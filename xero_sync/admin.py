@@ -19,6 +19,7 @@ from ecommerce.admin import (
     ReceiptAdmin,
     RefundAdmin,
     SaleAdmin,
+    id_list,
 )
 from ecommerce.models import Contact, Receipt, Refund, Sale
 
@@ -173,8 +174,7 @@ class XeroStateSets:
     def _set(self, values):
         if self.read_once is False:
             return values
-        ids = list(values[:FEW_IDS + 1])
-        return ids if len(ids) <= FEW_IDS else values
+        return id_list(list(values[:FEW_IDS + 1]), otherwise=values)
 
     def eligible(self) -> Q:
         return xero_eligible(self.kind, self.tenant_id)
