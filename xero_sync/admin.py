@@ -21,14 +21,15 @@ from ecommerce.admin import (
     SaleAdmin,
     id_list,
 )
-from ecommerce.models import Contact, Receipt, Refund, Sale
+from ecommerce.models import Contact, LineAmountType, Receipt, Refund, Sale
 
-from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, XeroLink
+from .models import OutboxEntry, OutboxHeld, RecordKind, SyncRun, TaxMapping, XeroLink
 from .selectors import contacts_for_xero, receipts_for_xero, refunds_for_xero, sales_for_xero
+from .services.configuration import DEMO_REFERENCE_PREFIX, demo_data_withheld
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, links_send_now, receipts_xero_refuses, xero_web_url
 from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
-from .wording import counted
+from .wording import counted, record_names, said_by
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change", "refund": "admin:ecommerce_refund_change"}
@@ -37,14 +38,32 @@ XERO_MODELS = {RecordKind.CONTACT: Contact, RecordKind.SALE: Sale, RecordKind.RE
                RecordKind.REFUND: Refund}
 
 
+class XeroLinkChangeList(ChangeList):
+    """The page of links, named as staff know their records and with what waits to be sent, in a few
+    queries for the whole page (one per kind on it, one for the outbox)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        links = list(self.result_list)
+        names = record_names(links)
+        waiting = set(OutboxEntry.objects.filter(local_id__in={link.local_id for link in links}).values_list(
+            "kind", "local_id")) if links else set()
+        for link in links:
+            link.staff_name = names[link.pk]
+            link.waiting = (str(link.kind), link.local_id) in waiting
+
+
 @admin.register(XeroLink)
 class XeroLinkAdmin(ReadOnlyAdmin):
-    list_display = ["record", "state", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
+    list_display = ["record", "state_shown", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
                     "last_pushed_at", "short_error"]
     list_filter = ["state", "kind", ("xero_status", IndexedValuesFilter)]
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]
     actions = ["requeue"]
     ordering = ["-last_pushed_at", "-id"]
+
+    def get_changelist(self, request, **kwargs):
+        return XeroLinkChangeList
 
     def search_q(self, term: str) -> Q:
         """As search_fields say; the ids of the matches are found once (see SubquerySearchAdmin)."""
@@ -56,15 +75,26 @@ class XeroLinkAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Record", ordering="local_id")
     def record(self, link: XeroLink):
+        name = getattr(link, "staff_name", None) or record_names([link])[link.pk]
         try:
             url = reverse(LOCAL_ADMIN[link.kind], args=[link.local_id])
         except (KeyError, NoReverseMatch):
-            return f"{link.kind} {link.local_id}"
-        return format_html('<a href="{}">{} {}</a>', url, link.get_kind_display(), link.xero_key or link.local_id)
+            return f"{link.get_kind_display()} {name}"
+        return format_html('{} <a href="{}">{}</a>', link.get_kind_display(), url, name)
+
+    @admin.display(description="State", ordering="state")
+    def state_shown(self, link: XeroLink) -> str:
+        """As the record's own page says it: a synced record with a change still to send is pending."""
+        waiting = getattr(link, "waiting", None)
+        if waiting is None:
+            waiting = OutboxEntry.objects.filter(kind=link.kind, local_id=link.local_id).exists()
+        return STATE_LABELS[shown_state(link.state, waiting=waiting, eligible=True)]
 
     @admin.display(description="Last error")
     def short_error(self, link: XeroLink) -> str:
-        return link.last_error[:160]
+        if not link.last_error:
+            return ""
+        return f"{said_by(link.last_error)}: {link.last_error[:160]}"
 
     def has_manage_xero_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("xero_sync.manage_xero")
@@ -368,7 +398,10 @@ class XeroStateAdminMixin:
         return [*super().get_readonly_fields(request, obj), "xero_panel"]
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = list(super().get_fieldsets(request, obj))
+        # An admin without fieldsets of its own (receipts) lists every read-only field in its one fieldset,
+        # the panel included: it is shown once, in its own, and only for a record that exists.
+        fieldsets = [(name, {**options, "fields": [field for field in options["fields"] if field != "xero_panel"]})
+                     for name, options in super().get_fieldsets(request, obj)]
         return [*fieldsets, ("Xero", {"fields": ["xero_panel"]})] if obj else fieldsets
 
     def _url(self, obj) -> str | None:
@@ -383,14 +416,18 @@ class XeroStateAdminMixin:
         label = format_html('<span class="xero-state xero-{}" style="color:{}">{}</span>', state,
                             STATE_COLOURS.get(state, "#333"), STATE_LABELS.get(state, state))
         if state in ("error", "locked", "conflict", "dead") and getattr(obj, "xero_link_error", ""):
-            words = obj.xero_link_error
+            words = f"{said_by(obj.xero_link_error)}: {obj.xero_link_error}"
             label = format_html('{}<br><small class="xero-error">{}</small>', label,
                                 words if len(words) <= 140 else words[:139] + "…")
+        elif state == NOT_ELIGIBLE:
+            label = format_html('{} <small class="xero-why">({})</small>', label, not_for_xero_reason(self.xero_kind, obj))
         return format_html('{} <a class="xero-open" href="{}" target="_blank" rel="noopener">open in Xero</a>',
                            label, url) if url else label
 
     @admin.display(description="Xero")
     def xero_panel(self, obj):
+        if obj.pk is None:
+            return "-"
         annotated = self.model._default_manager.filter(pk=obj.pk).first()
         if annotated is not None:
             self.xero_fill([annotated])
@@ -398,6 +435,9 @@ class XeroStateAdminMixin:
             return "Not connected to Xero."
         link = XeroLink.objects.filter(tenant_id=annotated.xero_tenant, kind=self.xero_kind, local_id=obj.pk).first()
         rows = [("State", STATE_LABELS.get(annotated.xero_state_shown, annotated.xero_state_shown))]
+        if annotated.xero_state_shown == NOT_ELIGIBLE:
+            rows.append(("Why", not_for_xero_reason(self.xero_kind, annotated)))
+        rows += [(heading, words) for heading, words in self.xero_warnings(annotated, link)]
         if link:
             url = self._url(annotated)
             rows.append(("Xero id", format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url,
@@ -408,13 +448,17 @@ class XeroStateAdminMixin:
                 rows.append(("Status in Xero", link.xero_status))
             rows += [("Last pushed", _local(link.last_pushed_at)), ("Last pulled", _local(link.last_pulled_at))]
             if link.last_error:
-                rows += [("Xero says", link.last_error), ("What to do", link_advice(link))]
+                rows += [(said_by(link.last_error), link.last_error), ("What to do", link_advice(link))]
         history = format_html_join("", "<li>{} — {}: {}</li>", (
             (_local(event.at), event.action, event.detail)
             for event in (link.events.all()[:20] if link else [])))
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         return format_html('<table class="xero-panel">{}</table><p><strong>History</strong></p><ul>{}</ul>', table,
                            history or format_html("<li>{}</li>", "Nothing yet."))
+
+    def xero_warnings(self, record, link: XeroLink | None) -> list[tuple[str, str]]:
+        """What Xero will do with this record's next change, said before it is made: (heading, words)."""
+        return []
 
     def has_manage_xero_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("xero_sync.manage_xero")
@@ -429,6 +473,53 @@ class XeroStateAdminMixin:
         else:
             self.message_user(request, f"{count} record(s) are queued for Xero. {BROKER_DOWN_MESSAGE}",
                               messages.WARNING)
+
+
+def not_for_xero_reason(kind: str, record) -> str:
+    """Why the push leaves this record out (selectors' answer, in words): from the record's own fields and
+    those the list already reads with it (a receipt's sale and method), so nothing is asked per row."""
+    withheld = demo_data_withheld()
+    if kind == RecordKind.SALE:
+        if record.status == Sale.Status.DRAFT:
+            return "a draft: it goes once confirmed"
+        if record.status == Sale.Status.CANCELLED:
+            return "cancelled before it reached Xero"
+        if withheld and record.reference.startswith(DEMO_REFERENCE_PREFIX):
+            return "demo data, kept on the website"
+    if kind == RecordKind.RECEIPT:
+        if withheld and record.sale.reference.startswith(DEMO_REFERENCE_PREFIX):
+            return "a demo sale's, kept on the website"
+        return f"{record.payment_method} is not pushed to Xero (Xero settings, Payment methods)"
+    if kind == RecordKind.CONTACT:
+        return "no confirmed sale yet: a contact goes with its first"
+    return "not sent to Xero"
+
+
+PAID_IN_XERO = "PAID"
+
+
+def unmapped_tax_codes(sale: Sale) -> list[str]:
+    """The sale's tax codes with no Xero tax type: said when it is saved, not found out at the next sync.
+    Matched exactly, as the push matches them ('gst' is not 'GST')."""
+    if sale.line_amount_type == LineAmountType.NO_TAX or sale.status == Sale.Status.CANCELLED:
+        return []
+    codes = set(sale.lines.values_list("tax_code", flat=True))
+    mapped = set(TaxMapping.objects.filter(tax_code__in=codes).exclude(xero_tax_type="").values_list(
+        "tax_code", flat=True))
+    return sorted(codes - mapped)
+
+
+def unmapped_words(sale: Sale, codes: list[str]) -> str:
+    names = ", ".join(f"'{code}'" if code else "no tax code" for code in codes)
+    return (f"{sale.number} cannot reach Xero until its tax code {names} is mapped to a Xero tax type: map it "
+            "on the Xero settings page (its tax mapping lists it), or correct the lines' code. "
+            "Codes are matched exactly.")
+
+
+def paid_in_xero_words(sale: Sale) -> str:
+    return (f"Xero has {sale.number}'s invoice as paid, and Xero refuses changes to a paid invoice: a change "
+            "saved here stays on the website and the sale shows as refused by Xero. To give money back or "
+            "correct what was sold, use “Record a refund” on this page (Xero gets a credit note).")
 
 
 def _warn_of_receipts_xero_refuses(admin_site_model, request, receipts) -> None:
@@ -452,6 +543,42 @@ class XeroSaleAdmin(XeroStateAdminMixin, SaleAdmin):
         # (read afresh: the page's sale came with its receipts prefetched as they were before).
         if any(formset.model is Receipt and formset.has_changed() for formset in formsets):
             _warn_of_receipts_xero_refuses(self, request, Receipt.objects.filter(sale=form.instance))
+        codes = unmapped_tax_codes(form.instance)
+        if codes:
+            self.message_user(request, unmapped_words(form.instance, codes), messages.WARNING)
+
+    def _xero_link(self, sale_id) -> XeroLink | None:
+        connection = connection_current()
+        if connection is None:
+            return None
+        return XeroLink.objects.filter(tenant_id=connection.tenant_id, kind=RecordKind.SALE, local_id=sale_id).first()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Said before saving: a change to an invoice Xero has as paid is refused there (docs/xero-api.md).
+        if request.method == "GET":
+            link = self._xero_link(object_id) if str(object_id).isdigit() else None
+            sale = Sale.objects.filter(pk=object_id).first() if link else None
+            if sale and link.xero_status == PAID_IN_XERO and sale.status != Sale.Status.CANCELLED:
+                self.message_user(request, paid_in_xero_words(sale), messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        link = self._xero_link(object_id) if str(object_id).isdigit() else None
+        if link and link.xero_id:
+            extra_context = {**(extra_context or {}), "xero_keeps": (
+                f"This sale is in Xero (invoice {link.xero_key or 'of this sale'}). Deleting it here does not "
+                "delete it there: Xero keeps the invoice, and its payments, as they are. To undo a sale, "
+                "cancel it instead (Xero voids an unpaid invoice), or record a refund.")}
+        return super().delete_view(request, object_id, extra_context)
+
+    def xero_warnings(self, record, link):
+        warnings = []
+        if link and link.xero_status == PAID_IN_XERO and record.status != Sale.Status.CANCELLED:
+            warnings.append(("Before you change it", paid_in_xero_words(record)))
+        codes = unmapped_tax_codes(record)
+        if codes:
+            warnings.append(("Tax mapping", unmapped_words(record, codes)))
+        return warnings
 
 
 class XeroReceiptAdmin(XeroStateAdminMixin, ReceiptAdmin):

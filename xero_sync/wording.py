@@ -61,13 +61,17 @@ def record_names(links) -> dict[int, str]:
     from .models import RecordKind
 
     links = list(links)
-    wanted: dict[str, set[int]] = {}
+    if not links:
+        return {}
+    # Each kind is asked once whether or not the page has one (an id no record has stands in), so a page of
+    # links costs the same queries whatever mix of kinds it holds.
+    wanted: dict[str, set[int]] = {str(kind): {0} for kind in (RecordKind.SALE, RecordKind.REFUND, RecordKind.CONTACT)}
     for link in links:
-        wanted.setdefault(str(link.kind), set()).add(link.local_id)
-    sales = dict(Sale.objects.filter(pk__in=wanted.get(RecordKind.SALE, ())).values_list("pk", "number"))
-    refunds = dict(RefundModel.objects.filter(pk__in=wanted.get(RecordKind.REFUND, ())).values_list("pk", "number"))
+        wanted.setdefault(str(link.kind), {0}).add(link.local_id)
+    sales = dict(Sale.objects.filter(pk__in=wanted[RecordKind.SALE]).values_list("pk", "number"))
+    refunds = dict(RefundModel.objects.filter(pk__in=wanted[RecordKind.REFUND]).values_list("pk", "number"))
     contacts = {contact.pk: contact.display_name for contact in Contact.objects.filter(
-        pk__in=wanted.get(RecordKind.CONTACT, ())).only("first_name", "last_name", "company_name")}
+        pk__in=wanted[RecordKind.CONTACT]).only("first_name", "last_name", "company_name")}
     names = {}
     for link in links:
         kind = str(link.kind)
