@@ -21,6 +21,7 @@ from . import totals
 from .currencies import CURRENCY_CODES
 
 ZERO = Decimal("0")
+HALF_CENT = Decimal("0.005")
 
 
 def validate_currency(value: str) -> None:
@@ -304,8 +305,11 @@ class Refund(models.Model):
             models.CheckConstraint(name="refund_credit_positive", condition=Q(credit_total__gt=0)),
             models.CheckConstraint(name="refund_parts_not_negative",
                                    condition=Q(amount_refunded__gte=0, amount_allocated__gte=0)),
-            models.CheckConstraint(name="refund_parts_make_the_credit",
-                                   condition=Q(credit_total=F("amount_refunded") + F("amount_allocated"))),
+            # Within half a cent rather than equal: SQLite (the embedded run) adds decimals as floating point,
+            # where 40.00 + 59.99 is not 99.99; PostgreSQL's numeric makes it exact either way.
+            models.CheckConstraint(name="refund_parts_make_the_credit", condition=Q(
+                credit_total__gt=F("amount_refunded") + F("amount_allocated") - HALF_CENT,
+                credit_total__lt=F("amount_refunded") + F("amount_allocated") + HALF_CENT)),
             models.CheckConstraint(name="refund_paid_back_by_a_method",
                                    condition=Q(amount_refunded=0) | Q(payment_method__isnull=False)),
             models.CheckConstraint(name="refund_has_a_number", condition=~Q(number="")),

@@ -4,6 +4,7 @@ import django.db.models.deletion
 import django.db.models.expressions
 import django.utils.timezone
 from decimal import Decimal
+
 from django.db import migrations, models
 
 
@@ -140,7 +141,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('credit_total', django.db.models.expressions.CombinedExpression(models.F('amount_refunded'), '+', models.F('amount_allocated')))), name='refund_parts_make_the_credit'),
+            constraint=models.CheckConstraint(condition=models.Q(('credit_total__gt', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('amount_refunded'), '+', models.F('amount_allocated')), '-', models.Value(Decimal('0.005')))), ('credit_total__lt', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('amount_refunded'), '+', models.F('amount_allocated')), '+', models.Value(Decimal('0.005'))))), name='refund_parts_make_the_credit'),
         ),
         migrations.AddConstraint(
             model_name='refund',
