@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
@@ -268,6 +269,33 @@ class LastInvoiceFilter(admin.SimpleListFilter):
         return queryset
 
 
+def contact_label(contact: Contact) -> str:
+    """A contact as the sale's picker shows it: the name and what tells two David Smiths apart (the person
+    behind a company, the email, the phone, the town)."""
+    details = [contact.full_name if contact.company_name else contact.company_name, contact.email, contact.phone,
+               contact.city]
+    shown = " · ".join(detail for detail in details if detail)
+    return f"{contact.display_name} — {shown}" if shown else contact.display_name
+
+
+class LabelledAutocompleteJsonView(AutocompleteJsonView):
+    """The admin's autocomplete, its entries worded by the chosen record's admin (`autocomplete_label`)
+    where it has one, else as Django words them (the record's str)."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "autocomplete_label", None)
+        return {**result, "text": label(obj)} if label else result
+
+
+def _labelled_autocomplete_view(request):
+    return LabelledAutocompleteJsonView.as_view(admin_site=admin.site)(request)
+
+
+# The site's autocomplete URL is one for every model (admin:autocomplete); its view is the site's to give.
+admin.site.autocomplete_view = _labelled_autocomplete_view
+
+
 @admin.register(Contact)
 class ContactAdmin(ServiceSavesAdmin):
     # The figures are columns of the contact (kept by the pull), not sums per request: the list sorts,
@@ -294,6 +322,9 @@ class ContactAdmin(ServiceSavesAdmin):
     @admin.display(description="Name", ordering="last_name")
     def display_name(self, contact: Contact) -> str:
         return contact.display_name
+
+    def autocomplete_label(self, contact: Contact) -> str:
+        return contact_label(contact)
 
     @admin.display(description="Lifetime invoiced", ordering="invoiced_total")
     def lifetime_invoiced(self, contact: Contact) -> Decimal:

@@ -55,7 +55,7 @@ class XeroLinkChangeList(ChangeList):
 
 @admin.register(XeroLink)
 class XeroLinkAdmin(ReadOnlyAdmin):
-    list_display = ["record", "state_shown", "xero_status", "xero_name", "xero_key", "xero_id", "attempts",
+    list_display = ["record", "state_shown", "xero_status", "xero_id", "attempts",
                     "last_pushed_at", "short_error"]
     list_filter = ["state", "kind", ("xero_status", IndexedValuesFilter)]
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]

@@ -87,7 +87,7 @@ def screenshots(request) -> Screenshots:
 @pytest.fixture
 def new_page(browser, live_server):
     """A fresh browser page whose relative URLs go to the live server."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

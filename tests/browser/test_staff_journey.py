@@ -102,14 +102,14 @@ def test_staff_switch_auto_sync_off_and_on_and_set_up_a_payment_method(browser_p
     shot(page, "settings")
     page.uncheck("#id_auto_sync")
     submit(page, "#xero-sync-settings input[type=submit]")
-    assert "Sync settings saved." in flash(page)
+    assert "Saved: sync settings, payment methods and tax mapping." in flash(page)
     assert not page.is_checked("#id_auto_sync")
     shot(page, "auto-sync-off")
 
     # and on again
     page.check("#id_auto_sync")
     submit(page, "#xero-sync-settings input[type=submit]")
-    assert "Sync settings saved." in flash(page)
+    assert "Saved: sync settings, payment methods and tax mapping." in flash(page)
     page.reload()
     assert page.is_checked("#id_auto_sync")
     shot(page, "auto-sync-on")
@@ -125,7 +125,7 @@ def test_staff_switch_auto_sync_off_and_on_and_set_up_a_payment_method(browser_p
     account.select_option("620")
     shot(page, "payment-method-chosen")
     submit(page, "#xero-payment-methods input[type=submit]")
-    assert "Payment methods saved." in flash(page)
+    assert "Saved: sync settings, payment methods and tax mapping." in flash(page)
     row = page.locator("#xero-payment-methods tbody tr", has_text="EFTPOS")
     assert row.locator("select[name$=direction] option:checked").inner_text() == "Push receipts to Xero"
     assert row.locator("select[name$=xero_account_code] option:checked").inner_text().startswith("620 — ")
