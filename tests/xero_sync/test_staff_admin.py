@@ -796,8 +796,9 @@ def test_the_contact_picker_on_a_sale_lists_contacts_by_name_page_after_page(adm
     answer = admin_client.get(reverse("admin:autocomplete"), {
         "term": "Walker", "app_label": "ecommerce", "model_name": "sale", "field_name": "contact"})
     assert answer.status_code == 200
+    # each named with what tells two of one name apart (issue 18 item 8)
     assert [result["text"] for result in answer.json()["results"]] == [
-        "Amy Walker", "Ben Walker", "Mia Walker", "Zoe Walker"]
+        f"{name} Walker — {name.lower()}.walker@example.com" for name in ("Amy", "Ben", "Mia", "Zoe")]
 
 
 # --- Lists stay cheap as they grow ------------------------------------------------------------------------
