@@ -519,7 +519,9 @@ def unmapped_words(sale: Sale, codes: list[str]) -> str:
 def paid_in_xero_words(sale: Sale) -> str:
     return (f"Xero has {sale.number}'s invoice as paid, and Xero refuses changes to a paid invoice: a change "
             "saved here stays on the website and the sale shows as refused by Xero. To give money back or "
-            "correct what was sold, use “Record a refund” on this page (Xero gets a credit note).")
+            "correct what was sold, use “Record a refund” on this page (Xero gets a credit note). "
+            "Paid and Due below count the website's receipts and the payments pulled from Xero; while a "
+            "change waits unsent they may differ from Xero's PAID.")
 
 
 def _warn_of_receipts_xero_refuses(admin_site_model, request, receipts) -> None:

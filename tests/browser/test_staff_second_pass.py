@@ -233,6 +233,17 @@ def test_the_sale_says_what_xero_will_do_before_a_change_or_a_deletion(browser_p
     assert page.locator("a.refund-link", has_text="Record a refund").count() == 1
     shot(page, "paid-in-xero")
 
+    # saved anyway: Xero refuses it, and the sale says so beside the website's own figures
+    page.fill("#id_lines-0-description", "Merino beanie, grey")
+    submit(page, "input[name=_save]")
+    sync_attempt(trigger="manual", force=True)
+    page.goto(f"/admin/ecommerce/sale/{sale.pk}/change/")
+    panel = page.inner_text(".field-xero_panel")
+    assert "Status in Xero\tPAID" in panel or "PAID" in panel
+    assert "Before you change it" in panel and "Paid and Due below count the website's receipts" in panel
+    page.locator(".field-xero_panel").scroll_into_view_if_needed()
+    shot(page, "edited-anyway-xero-refused")
+
     page.goto(f"/admin/ecommerce/sale/{sale.pk}/delete/")
     assert "Deleting it here does not delete it there: Xero keeps the invoice" in page.inner_text("#xero-keeps")
     shot(page, "delete-says-xero-keeps-it")
