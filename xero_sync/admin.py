@@ -61,6 +61,7 @@ class XeroLinkAdmin(ReadOnlyAdmin):
     search_fields = ["xero_key", "xero_name", "last_error", "=xero_id"]
     actions = ["requeue"]
     ordering = ["-last_pushed_at", "-id"]
+    list_per_page = 50  # a page of refused records with their words stays a screenful or two
 
     def get_changelist(self, request, **kwargs):
         return XeroLinkChangeList

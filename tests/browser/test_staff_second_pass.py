@@ -248,6 +248,14 @@ def test_the_sale_says_what_xero_will_do_before_a_change_or_a_deletion(browser_p
     assert "Deleting it here does not delete it there: Xero keeps the invoice" in page.inner_text("#xero-keeps")
     shot(page, "delete-says-xero-keeps-it")
 
+    # and so does deleting from the list
+    page.goto("/admin/ecommerce/sale/")
+    page.locator("#result_list tbody tr", has_text=sale.number).locator("input.action-select").check()
+    page.select_option("select[name=action]", value="delete_selected")
+    submit(page, "#changelist-form button[name=index]")
+    assert "never deletes their invoices in Xero: Xero keeps every invoice it holds" in page.inner_text("#xero-keeps")
+    shot(page, "delete-selected-says-xero-keeps-them")
+
 
 def test_the_contact_picker_tells_two_people_of_one_name_apart(browser_page, xero_connected, screenshots):
     page, shot = browser_page, screenshots
