@@ -38,7 +38,7 @@ bench: install
 	$(BIN)/python bench/coalescing.py --edits 100
 	$(BIN)/python bench/backfill.py --sizes 5000 20000
 	$(BIN)/python bench/admin_overhead.py --saves 200
-	$(BIN)/python bench/pull.py --invoices 10000
+	$(BIN)/python bench/pull.py --invoices 10000 100000
 	$(BIN)/python bench/drain.py --orders 2000
 	$(BIN)/python bench/refunds.py --refunds 1000
 	$(BIN)/python bench/books_check.py
