@@ -314,3 +314,18 @@ def test_the_daily_task_checks_this_month_and_the_last_once_a_day(xero_connected
     assert SyncEvent.objects.filter(action=BOOKS_DIFFER).count() == 1
     assert books_check_daily() is None  # within the day: not again
     assert books_check_daily(timezone.now() + dt.timedelta(hours=25)) == []  # a day on: checked, nothing new
+
+
+def test_a_sale_cancelled_on_the_website_while_its_invoice_is_still_approved_in_xero(xero_connected, xero_site):
+    sale = a_sale_on(timezone.localdate())
+    sync()
+    services.sale_cancel(sale=sale)
+
+    # waiting for the run that voids it: expected
+    [waiting] = check(xero_connected, sale.date).differences
+    assert waiting.explained
+    assert waiting.words == (f"{sale.number}: cancelled on the website, invoice still AUTHORISED in Xero — "
+                             "waiting for its sync run")
+    # the run voids it: nothing differs
+    sync()
+    assert check(xero_connected, sale.date).differences == []
