@@ -66,8 +66,11 @@ def record_names(links) -> dict[int, str]:
     # Each kind is asked once whether or not the page has one (an id no record has stands in), so a page of
     # links costs the same queries whatever mix of kinds it holds.
     wanted: dict[str, set[int]] = {str(kind): {0} for kind in (RecordKind.SALE, RecordKind.REFUND, RecordKind.CONTACT)}
+    refund_parts = {str(RecordKind.ALLOCATION): "allocation of", str(RecordKind.REFUND_PAYMENT): "payment of"}
     for link in links:
-        wanted.setdefault(str(link.kind), {0}).add(link.local_id)
+        # a refund's allocation and payment are named by the refund they belong to
+        kind = str(RecordKind.REFUND) if str(link.kind) in refund_parts else str(link.kind)
+        wanted.setdefault(kind, {0}).add(link.local_id)
     sales = dict(Sale.objects.filter(pk__in=wanted[RecordKind.SALE]).values_list("pk", "number"))
     refunds = dict(RefundModel.objects.filter(pk__in=wanted[RecordKind.REFUND]).values_list("pk", "number"))
     contacts = {contact.pk: contact.display_name for contact in Contact.objects.filter(
@@ -79,6 +82,8 @@ def record_names(links) -> dict[int, str]:
             name = sales.get(link.local_id)
         elif kind == RecordKind.REFUND:
             name = refunds.get(link.local_id)
+        elif kind in refund_parts:
+            name = refunds.get(link.local_id) and f"{refund_parts[kind].capitalize()} {refunds[link.local_id]}"
         elif kind == RecordKind.RECEIPT:
             name = receipt_key(link.local_id)
         elif kind == RecordKind.CONTACT:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..models import SyncEvent, SyncRun, SyncSettings, XeroLink
 from ..selectors import is_token_key_pause
+from ..wording import record_names
 from .books_check import BOOKS_DIFFER
 from .configuration import sync_settings
 
@@ -55,8 +56,9 @@ def digest_send() -> str | None:
                   "between the website and Xero (Xero settings, Books check):"]
         lines += [f"  - {event.detail}" for event in books[:100]]
         lines.append("")
+    names = record_names([event.link for event in given_up[:100]])
     for event in given_up[:100]:
-        lines.append(f"- {event.link.get_kind_display()} {event.link.xero_key or event.link.local_id}: {event.detail}")
+        lines.append(f"- {names[event.link.pk]}: {event.detail}")
     if given_up:
         lines += ["", "Send them again from the admin: Xero links, filter 'Gave up', action 'Send to Xero again'."]
     transaction.on_commit(lambda: mail_admins(subject, "\n".join(lines)), robust=True)
