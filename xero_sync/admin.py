@@ -406,8 +406,8 @@ class XeroStateAdminMixin:
         return [*fieldsets, ("Xero", {"fields": ["xero_panel"]})] if obj else fieldsets
 
     def _url(self, obj) -> str | None:
-        if self.xero_kind not in (RecordKind.CONTACT, RecordKind.SALE, RecordKind.RECEIPT):
-            return None  # xero_web_url knows where Xero shows contacts, invoices and payments only
+        if self.xero_kind not in (RecordKind.CONTACT, RecordKind.SALE, RecordKind.RECEIPT, RecordKind.REFUND):
+            return None  # xero_web_url knows where Xero shows contacts, invoices, payments and credit notes
         return xero_web_url(kind=self.xero_kind, xero_id=getattr(obj, "xero_link_id", None),
                             tenant_id=getattr(obj, "xero_tenant", None), invoice_xero_id=getattr(obj, "xero_invoice_id", None))
 
@@ -450,15 +450,27 @@ class XeroStateAdminMixin:
             rows += [("Last pushed", _local(link.last_pushed_at)), ("Last pulled", _local(link.last_pulled_at))]
             if link.last_error:
                 rows += [(said_by(link.last_error), link.last_error), ("What to do", link_advice(link))]
+        parts = self.xero_parts(annotated.xero_tenant, obj)
+        for heading, part in parts:
+            words = STATE_LABELS.get(part.state, part.state) + (f" (Xero id {part.xero_id})" if part.xero_id else "")
+            rows.append((heading, words))
+            if part.last_error:
+                rows += [(said_by(part.last_error), part.last_error), ("What to do", link_advice(part))]
+        history_links = [found for found in [link, *(part for _, part in parts)] if found]
+        events = sorted((event for found in history_links for event in found.events.all()[:20]),
+                        key=lambda event: event.at, reverse=True)[:20]
         history = format_html_join("", "<li>{} — {}: {}</li>", (
-            (_local(event.at), event.action, event.detail)
-            for event in (link.events.all()[:20] if link else [])))
+            (_local(event.at), event.action, event.detail) for event in events))
         table = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         return format_html('<table class="xero-panel">{}</table><p><strong>History</strong></p><ul>{}</ul>', table,
                            history or format_html("<li>{}</li>", "Nothing yet."))
 
     def xero_warnings(self, record, link: XeroLink | None) -> list[tuple[str, str]]:
         """What Xero will do with this record's next change, said before it is made: (heading, words)."""
+        return []
+
+    def xero_parts(self, tenant_id, record) -> list[tuple[str, XeroLink]]:
+        """The record's other links, when it is more than one thing in Xero: (heading, link)."""
         return []
 
     def has_manage_xero_permission(self, request: HttpRequest) -> bool:
@@ -596,6 +608,13 @@ class XeroReceiptAdmin(XeroStateAdminMixin, ReceiptAdmin):
 class XeroRefundAdmin(XeroStateAdminMixin, RefundAdmin):
     xero_kind = RecordKind.REFUND
     actions = [*RefundAdmin.actions, "send_to_xero_now"]
+    PARTS = {RecordKind.ALLOCATION: "Allocation to the invoice", RecordKind.REFUND_PAYMENT: "Refund payment"}
+
+    def xero_parts(self, tenant_id, record) -> list[tuple[str, XeroLink]]:
+        """A refund is its credit note (the panel's own link), its allocation and its refund payment: the
+        payment's state (deleted in Xero, say) shows here too."""
+        parts = XeroLink.objects.filter(tenant_id=tenant_id, kind__in=list(self.PARTS), local_id=record.pk)
+        return sorted(((self.PARTS[part.kind], part) for part in parts), key=lambda pair: pair[0])
 
 
 for model, model_admin in ((Contact, XeroContactAdmin), (Sale, XeroSaleAdmin), (Receipt, XeroReceiptAdmin),

@@ -264,3 +264,18 @@ def test_a_credit_note_voided_in_xero_shows_voided_on_the_website_copy(xero_conn
     from ecommerce.models import CreditNote
     copy = CreditNote.objects.get(xero_id=note["CreditNoteID"])
     assert copy.status == CreditNote.Status.VOIDED and copy.refund is None
+
+
+def test_a_refunds_page_shows_its_credit_note_and_its_refund_payment_deleted_in_xero(
+        xero_connected, xero_site, admin_client):
+    sale = paid_by_card(three_caps())
+    sync()
+    refund = services.refund_record(sale=sale, payment_method=card())
+    sync()
+    xero_site.delete_payment(str(link_of(RecordKind.REFUND_PAYMENT, refund).xero_id))
+    sync()
+
+    page = admin_client.get(f"/admin/ecommerce/refund/{refund.pk}/change/").content.decode()
+    assert "Refund payment" in page and "Deleted in Xero" in page
+    assert "The bookkeeper deleted this payment in Xero" in page  # its words and what to do
+    assert "deleted in Xero" in page  # and in the history
