@@ -48,10 +48,10 @@ INVOICES = XeroWrite(kind=RecordKind.SALE, operation="update_or_create_invoices"
 
 def _voids(sale: Sale) -> bool:
     """A cancelled sale with no money received and no credit: its invoice is voided. One with money or
-    credit was credited by its cancel-and-refund (Xero cannot void an invoice with payments), so its
-    invoice stays as it is."""
+    credit (its own refunds, or the bookkeeper's credit note allocated in Xero) was settled by credit (Xero
+    cannot void an invoice with payments or credit), so its invoice stays as it is."""
     return sale.status == Sale.Status.CANCELLED and not (
-        sale.receipts.all() or sale.refunds.all() or sale.payments.all())
+        sale.receipts.all() or sale.refunds.all() or sale.payments.all() or sale.credit_allocations.all())
 
 
 def push_invoices(context: PushContext, sales: list[Sale]) -> set[int]:

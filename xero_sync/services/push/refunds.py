@@ -91,10 +91,8 @@ def _push_credit_notes(context: PushContext, refunds: list[Refund], links, sale_
     items = []
     for refund in refunds:
         link, sale_link = links[refund.pk], sale_links[refund.sale_id]
-        if link.state in (State.CONFLICT, State.LOCKED) or (link.xero_id and link.state == State.SYNCED):
-            continue  # a credit note is never edited in Xero; a conflict waits for staff
-        if link.xero_id:
-            continue  # found after an unknown outcome (settled by _find_lost)
+        if link.state in (State.CONFLICT, State.LOCKED) or link.xero_id:
+            continue  # a credit note is never edited once in Xero; a conflict waits for staff
         if not sale_link.xero_id:
             sender.fail(refund, link, f"Waiting for sale {refund.sale.number} to reach Xero: "
                                       f"{sale_link.last_error or 'not sent'}")

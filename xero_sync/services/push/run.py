@@ -83,7 +83,7 @@ class Push:
         sale_ids = changed[RecordKind.SALE] | {
             record.sale_id for record in [*receipts, *refunds] if not sale_links[record.sale_id].xero_id}
         sales = list(Sale.objects.filter(_sales_to_push(self.tenant_id), pk__in=sale_ids).distinct()
-                     .prefetch_related("lines", "receipts", "refunds", "payments"))
+                     .prefetch_related("lines", "receipts", "refunds", "payments", "credit_allocations"))
         contact_links = self.links.read(RecordKind.CONTACT, {sale.contact_id for sale in sales})
         contact_ids = changed[RecordKind.CONTACT] | {
             sale.contact_id for sale in sales if not contact_links[sale.contact_id].xero_id}
