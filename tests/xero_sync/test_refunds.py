@@ -279,3 +279,21 @@ def test_a_refunds_page_shows_its_credit_note_and_its_refund_payment_deleted_in_
     assert "Refund payment" in page and "Deleted in Xero" in page
     assert "The bookkeeper deleted this payment in Xero" in page  # its words and what to do
     assert "deleted in Xero" in page  # and in the history
+
+
+def test_cancelling_a_sale_the_bookkeeper_credited_in_xero_leaves_the_invoice_settled(xero_connected, xero_site):
+    sale = three_caps()
+    sync()
+    invoice = xero_invoice(xero_site, sale.number)
+    note = xero_site.create_credit_note(Contact={"ContactID": invoice["Contact"]["ContactID"]},
+                                        LineAmountTypes="Inclusive", LineItems=[
+        {"Description": "Goodwill", "Quantity": 1, "UnitAmount": "99.99", "AccountCode": "200", "TaxType": "OUTPUT2"}])
+    xero_site.allocate_credit_note(note["CreditNoteID"], invoice["InvoiceID"], "99.99")
+    sync()
+
+    services.sale_cancel(sale=sale)
+    sync()
+
+    assert xero_invoice(xero_site, sale.number)["Status"] == "PAID"  # settled by their credit, not voided
+    assert link_of(RecordKind.SALE, sale).state == State.SYNCED
+    assert not Refund.objects.filter(sale=sale).exists()  # nothing was left to credit
