@@ -523,7 +523,7 @@ def refund_record(
     creditable = selectors.sale_amount_creditable(sale)
     if wanted > creditable:
         raise ValidationError({"amount": f"{wanted} is more than the {creditable} left to credit on {sale.number}."})
-    if not payment_method.active and not Refund.objects.filter(payment_method=payment_method).exists():
+    if not payment_method.active:
         raise ValidationError({"payment_method": f"{payment_method} is not active."})
     if refund_lines is None:
         refund_lines = _refund_lines(sale, amount=wanted)
