@@ -349,6 +349,8 @@ def sale_cancel(*, sale: Sale, refund_to: PaymentMethod | None = None, reason: s
             raise ValidationError(
                 f"{sale.number} has {held} received. Refund it first, or choose 'Cancel and refund' and how the "
                 "money goes back: cancelling alone would leave the customer's money in the books.")
+        if held > 0 and not refund_to.active:
+            raise ValidationError({"refund_to": f"{refund_to} is not active."})
         creditable = selectors.sale_amount_creditable(sale)
         has_history = held > 0 or selectors.sale_amount_paid(sale) > 0 or sale.refunds.all() or             selectors.sale_credit_allocated_in_xero(sale) > 0
         if has_history and creditable > 0:
