@@ -138,10 +138,14 @@ def _queued(kind: RecordKind, local_ids) -> set[int]:
     return set(OutboxEntry.objects.filter(kind=kind, local_id__in=local_ids).values_list("local_id", flat=True))
 
 
-def _why_not_in_xero(link: XeroLink | None, queued: bool) -> tuple[str, bool]:
-    """Why a record is not (yet) as Xero holds it, and whether that is explained."""
+def _why_not_in_xero(link: XeroLink | None, queued: bool, *, in_xero: bool = False) -> tuple[str, bool]:
+    """Why a record is not (yet) as Xero holds it, and whether that is explained. `in_xero`: Xero holds the
+    record already, so a link that is synced (or none at all) is no reason of the sync's: ("", False), and
+    what differs was done in Xero."""
     if queued or (link is not None and link.state in WAITING_STATES):
         return "waiting for its sync run", True
+    if in_xero and (link is None or link.state == State.SYNCED):
+        return "", False
     if link is None:
         return "not sent to Xero and not queued", False
     if link.state in SHOWN_STATES:
@@ -227,8 +231,7 @@ def _sale_differences(number, status, total, link, invoice, queued, paid_for_xer
     if status == Sale.Status.CANCELLED:
         settled_by_credit = allocated > 0 or paid_for_xero > 0
         if invoice.status != Invoice.Status.VOIDED and not settled_by_credit:
-            why, explained = _why_not_in_xero(link, queued) if waiting or (link and link.state != State.SYNCED) \
-                else ("", False)
+            why, explained = _why_not_in_xero(link, queued, in_xero=True)
             yield Difference(f"{key}:not-voided", f"{number}: cancelled on the website, invoice still "
                                                   f"{invoice.status} in Xero" + (f" — {why}" if why else ""),
                              explained, number)
