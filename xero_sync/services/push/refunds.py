@@ -11,12 +11,11 @@ with it, so none of the three is made twice.
 
 from decimal import Decimal
 
-from django.db.models import Q
-
 from ecommerce.models import Refund
 
 from ... import mappers
 from ...models import RecordKind, XeroLink
+from ...selectors import refunds_for_xero
 from ..paging import id_chunks
 from .context import PushContext
 from .sender import Item, XeroWrite
@@ -53,20 +52,24 @@ def _allocation_write(credit_note_xero_id) -> XeroWrite:
                      extra={"credit_note_id": str(credit_note_xero_id)}, outbox_kind=RecordKind.REFUND)
 
 
+def _refunds():
+    """Refunds for Xero (selectors' answer, the admin column's too), with what the push reads of each."""
+    return Refund.objects.filter(refunds_for_xero()).select_related("sale").prefetch_related("lines")
+
+
 def refunds_for_push(refund_ids: set[int]) -> list[Refund]:
     if not refund_ids:
         return []
-    return list(Refund.objects.filter(pk__in=refund_ids).select_related("sale").prefetch_related("lines"))
+    return list(_refunds().filter(pk__in=refund_ids))
 
 
 def refunds_waiting_for(context: PushContext, sale_ids: set[int], already: set[int]) -> list[Refund]:
-    """Refunds of sales that just reached Xero and were left waiting for them."""
+    """Refunds for Xero of sales that just reached Xero and were left waiting for them."""
     if not sale_ids:
         return []
     waiting = XeroLink.objects.filter(tenant_id=context.tenant_id, kind=RecordKind.REFUND, state=State.ERROR,
                                       xero_id__isnull=True).values("local_id")
-    return [refund for refund in refunds_for_push(set(Refund.objects.filter(
-        Q(sale_id__in=sale_ids), Q(pk__in=waiting)).exclude(pk__in=already).values_list("pk", flat=True)))]
+    return list(_refunds().filter(sale_id__in=sale_ids, pk__in=waiting).exclude(pk__in=already))
 
 
 def push_refunds(context: PushContext, refunds: list[Refund]) -> None:
