@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,6 +128,29 @@ def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
         outbox_record_many(RecordKind.RECEIPT, [receipt.pk for receipt in receipts])
 
 
+def orders_through_services(count: int, *, lines: list[dict], paid: Decimal) -> None:
+    """`count` orders made one at a time as staff make them (a new contact, a confirmed sale of `lines`, a
+    card receipt of `paid` each), so every save sends its signals and records itself for Xero."""
+    from ecommerce import services
+    from ecommerce.models import PaymentMethod
+
+    card = PaymentMethod.objects.get(code="card")
+    for index in range(count):
+        contact = services.contact_create(first_name="Customer", last_name=f"No {index}",
+                                          email=f"customer{index}@example.com")
+        sale = services.sale_create(contact=contact, confirm=True, lines=lines)
+        services.receipt_record(sale=sale, payment_method=card, amount=paid, reference=f"ch_{index}")
+
+
+def one_call_per_record_gateway(emulator, tenant_id: str):
+    """The gateway a plugin that writes each record on its own would use: ours, with a token of its own for
+    `tenant_id`, so its calls are counted apart from the shop's (gateway.calls_made)."""
+    from xero_sync.client import AccountingGateway
+
+    token = emulator.issue_token(tenant_ids=[tenant_id])["access_token"]
+    return AccountingGateway(tenant_id=tenant_id, access_token=lambda: token)
+
+
 def push_everything(**sync_options) -> int:
     """Run syncs until nothing is left to push (a run stops at its time budget); returns the runs."""
     from xero_sync.models import OutboxEntry
@@ -139,3 +163,15 @@ def push_everything(**sync_options) -> int:
         if run is None or runs > 10_000:
             raise RuntimeError("the push stopped making progress")
     return runs
+
+
+def push_until_idle() -> int:
+    """Run syncs until one pushes nothing (what is left, if anything, keeps failing); returns the runs."""
+    from xero_sync.services.sync import sync_run
+
+    runs = 0
+    while True:
+        run = sync_run(trigger="command", force=True, pull=False)
+        runs += 1
+        if run is None or not run.pushed:
+            return runs

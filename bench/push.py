@@ -8,36 +8,22 @@ import argparse
 import time
 from decimal import Decimal
 
-from common import accounting_calls, connected_shop, report, setup_django
+from common import (
+    accounting_calls,
+    connected_shop,
+    one_call_per_record_gateway,
+    orders_through_services,
+    push_until_idle,
+    report,
+    setup_django,
+)
 
-
-def seed_orders(count: int) -> None:
-    from ecommerce import services
-    from ecommerce.models import PaymentMethod
-
-    card = PaymentMethod.objects.get(code="card")
-    for index in range(count):
-        contact = services.contact_create(first_name="Customer", last_name=f"No {index}",
-                                          email=f"customer{index}@example.com")
-        sale = services.sale_create(contact=contact, confirm=True, lines=[
-            {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
-             "tax_rate": Decimal("15"), "tax_code": "GST"},
-            {"kind": "shipping", "description": "Courier", "unit_amount": Decimal("8.50"),
-             "tax_rate": Decimal("15"), "tax_code": "GST"},
-        ])
-        services.receipt_record(sale=sale, payment_method=card, amount=Decimal("88.40"), reference=f"ch_{index}")
-
-
-def push_ours() -> dict:
-    from xero_sync.services.sync import sync_run
-
-    runs = 0
-    while True:
-        run = sync_run(trigger="command", force=True, pull=False)
-        runs += 1
-        if run is None or not run.pushed:
-            break
-    return {"runs": runs}
+ORDER_LINES = [
+    {"description": "Merino beanie", "quantity": Decimal("2"), "unit_amount": Decimal("39.95"),
+     "tax_rate": Decimal("15"), "tax_code": "GST"},
+    {"kind": "shipping", "description": "Courier", "unit_amount": Decimal("8.50"),
+     "tax_rate": Decimal("15"), "tax_code": "GST"},
+]
 
 
 def push_one_call_per_record(emulator) -> int:
@@ -45,11 +31,8 @@ def push_one_call_per_record(emulator) -> int:
     through the same gateway, against a second organisation so nothing is shared."""
     from ecommerce.models import Sale
     from xero_sync import mappers
-    from xero_sync.client import AccountingGateway
 
-    tenant = emulator.add_organisation("Baseline Ltd")
-    token = emulator.issue_token(tenant_ids=[tenant])["access_token"]
-    gateway = AccountingGateway(tenant_id=tenant, access_token=lambda: token)
+    gateway = one_call_per_record_gateway(emulator, emulator.add_organisation("Baseline Ltd"))
     for sale in Sale.objects.select_related("contact").prefetch_related("lines", "receipts"):
         contact = gateway.call("create_contacts", contacts={"Contacts": [mappers.contact_payload(
             sale.contact, name=sale.contact.display_name)]})["Contacts"][0]
@@ -68,9 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     setup_django("push")
     with connected_shop(limits_enabled=False) as emulator:
-        seed_orders(args.orders)
+        orders_through_services(args.orders, lines=ORDER_LINES, paid=Decimal("88.40"))
         started = time.perf_counter()
-        runs = push_ours()["runs"]
+        runs = push_until_idle()
         ours_seconds = time.perf_counter() - started
         ours = accounting_calls(emulator)
         in_xero = (len(emulator.contacts()), len(emulator.invoices()), len(emulator.payments()))

@@ -10,22 +10,18 @@ import math
 import time
 from decimal import Decimal
 
-from common import accounting_calls, connected_shop, report, setup_django
+from common import (
+    accounting_calls,
+    connected_shop,
+    one_call_per_record_gateway,
+    orders_through_services,
+    push_until_idle,
+    report,
+    setup_django,
+)
 
-
-def seed_paid_sales(count: int) -> None:
-    from ecommerce import services
-    from ecommerce.models import PaymentMethod
-
-    card = PaymentMethod.objects.get(code="card")
-    for index in range(count):
-        contact = services.contact_create(first_name="Customer", last_name=f"No {index}",
-                                          email=f"customer{index}@example.com")
-        sale = services.sale_create(contact=contact, confirm=True, lines=[
-            {"description": "Cap", "quantity": Decimal("3"), "unit_amount": Decimal("33.33"),
-             "tax_rate": Decimal("15"), "tax_code": "GST"},
-        ])
-        services.receipt_record(sale=sale, payment_method=card, amount=Decimal("99.99"), reference=f"ch_{index}")
+THREE_CAPS = [{"description": "Cap", "quantity": Decimal("3"), "unit_amount": Decimal("33.33"),
+               "tax_rate": Decimal("15"), "tax_code": "GST"}]
 
 
 def refund_one_cap_each() -> None:
@@ -38,28 +34,14 @@ def refund_one_cap_each() -> None:
         services.refund_record(sale=sale, payment_method=card, lines=[{"line": cap, "quantity": Decimal("1")}])
 
 
-def push_all() -> int:
-    from xero_sync.services.sync import sync_run
-
-    runs = 0
-    while True:
-        run = sync_run(trigger="command", force=True, pull=False)
-        runs += 1
-        if run is None or not run.pushed:
-            return runs
-
-
 def refunds_one_call_per_record(emulator) -> int:
     """What a plugin that writes each record on its own does for the same refunds: a credit note and a
     refund payment each, through the same gateway, on the invoices already in Xero."""
     from ecommerce.models import Refund
     from xero_sync import mappers
-    from xero_sync.client import AccountingGateway
     from xero_sync.models import RecordKind, XeroLink
 
-    tenant = emulator.default_tenant_id
-    token = emulator.issue_token(tenant_ids=[tenant])["access_token"]
-    gateway = AccountingGateway(tenant_id=tenant, access_token=lambda: token)
+    gateway = one_call_per_record_gateway(emulator, emulator.default_tenant_id)
     contacts = dict(XeroLink.objects.filter(kind=RecordKind.CONTACT).values_list("local_id", "xero_id"))
     for refund in Refund.objects.select_related("sale").prefetch_related("lines"):
         payload = mappers.credit_note_payload(
@@ -78,12 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     setup_django("refunds")
     with connected_shop(limits_enabled=False) as emulator:
-        seed_paid_sales(args.refunds)
-        push_all()
+        orders_through_services(args.refunds, lines=THREE_CAPS, paid=Decimal("99.99"))
+        push_until_idle()
         emulator.reset_calls()
         refund_one_cap_each()
         started = time.perf_counter()
-        runs = push_all()
+        runs = push_until_idle()
         seconds = time.perf_counter() - started
         ours = accounting_calls(emulator)
         writes = [call for call in ours if call["method"] in ("PUT", "POST")]
