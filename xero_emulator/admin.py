@@ -13,11 +13,17 @@ secrets, Authorization headers): anything on the machine can read it. The Python
 
 import re
 
-from . import page
+from . import page, rules
 from .emulator import BookkeeperError, Emulator
 
 _TENANT = r"(?P<tenant>[^/]+)"
 _ID = r"(?P<id>[^/]+)"
+_DOCUMENT = r"(?P<document>invoices|creditnotes)"
+DOCUMENT_KINDS = {"invoices": rules.INVOICE, "creditnotes": rules.CREDIT_NOTE}
+
+
+def _document_kind(match: re.Match) -> rules.DocumentKind:
+    return DOCUMENT_KINDS[match.group("document").lower()]  # routes match regardless of case
 
 
 def _tenant(emulator: Emulator, match: re.Match) -> str:
@@ -125,12 +131,12 @@ def _archive_contact(emulator, match, body):
     return emulator.archive_contact(match.group("id"), _tenant(emulator, match))
 
 
-def _create_invoice(emulator, match, body):
-    return emulator.create_invoice(_tenant(emulator, match), **body)
+def _create_document(emulator, match, body):
+    return emulator.create_document(_document_kind(match), _tenant(emulator, match), **body)
 
 
-def _void_invoice(emulator, match, body):
-    return emulator.void_invoice(match.group("id"), _tenant(emulator, match))
+def _void_document(emulator, match, body):
+    return emulator.void_document(_document_kind(match), match.group("id"), _tenant(emulator, match))
 
 
 def _bank_payment(emulator, match, body):
@@ -143,14 +149,6 @@ def _edit_invoice(emulator, match, body):
 
 def _delete_payment(emulator, match, body):
     return emulator.delete_payment(match.group("id"), _tenant(emulator, match))
-
-
-def _create_credit_note(emulator, match, body):
-    return emulator.create_credit_note(_tenant(emulator, match), **body)
-
-
-def _void_credit_note(emulator, match, body):
-    return emulator.void_credit_note(match.group("id"), _tenant(emulator, match))
 
 
 def _allocate_credit_note(emulator, match, body):
@@ -181,13 +179,11 @@ POST_ROUTES = [
     (rf"/_emulator/orgs/{_TENANT}/contacts", _create_contact),
     (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}", _edit_contact),
     (rf"/_emulator/orgs/{_TENANT}/contacts/{_ID}/archive", _archive_contact),
-    (rf"/_emulator/orgs/{_TENANT}/invoices", _create_invoice),
-    (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/void", _void_invoice),
+    (rf"/_emulator/orgs/{_TENANT}/{_DOCUMENT}", _create_document),
+    (rf"/_emulator/orgs/{_TENANT}/{_DOCUMENT}/{_ID}/void", _void_document),
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}/payments", _bank_payment),
     (rf"/_emulator/orgs/{_TENANT}/invoices/{_ID}", _edit_invoice),
     (rf"/_emulator/orgs/{_TENANT}/payments/{_ID}/delete", _delete_payment),
-    (rf"/_emulator/orgs/{_TENANT}/creditnotes", _create_credit_note),
-    (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/void", _void_credit_note),
     (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/allocations", _allocate_credit_note),
     (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/allocations/(?P<allocation>[^/]+)/delete", _delete_allocation),
     (rf"/_emulator/orgs/{_TENANT}/creditnotes/{_ID}/refunds", _refund_credit_note),

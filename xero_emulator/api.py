@@ -47,6 +47,7 @@ ERROR_FLAGS = {
     "Payments": "HasValidationErrors",
 }
 BAD_BODY = "JSON request body could not be read"
+DOCUMENT_KINDS = {"Invoices": rules.INVOICE, "CreditNotes": rules.CREDIT_NOTE}
 
 
 @dataclass
@@ -233,10 +234,10 @@ class _Context:
         org, now = self.org, self.now
         if self.resource == "Contacts":
             return rules.save_contact(org, element, now=now, mode=mode, target=target)
-        if self.resource == "Invoices":
-            return rules.save_invoice(org, element, now=now, mode=mode, target=target, unitdp=self.unitdp)
-        if self.resource == "CreditNotes":
-            return rules.save_credit_note(org, element, now=now, mode=mode, target=target, unitdp=self.unitdp)
+        if self.resource in DOCUMENT_KINDS:
+            kind = DOCUMENT_KINDS[self.resource]
+            return rules.save_document(org, element, kind, now=now, mode=mode, target=target,
+                                       unitdp=self.unitdp)
         if target is not None:
             return rules.delete_payment(org, target, element, now=now)
         return rules.create_payment(org, element, now=now)

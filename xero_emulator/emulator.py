@@ -359,21 +359,31 @@ class Emulator:
     def archive_contact(self, contact_id: str, tenant_id: str | None = None) -> dict:
         return self.edit_contact(contact_id, tenant_id, ContactStatus="ARCHIVED")
 
-    def create_invoice(self, tenant_id: str | None = None, **fields) -> dict:
-        """An invoice typed straight into Xero: a sales invoice, approved, unless the fields say otherwise."""
-        element = {"Type": "ACCREC", "Status": "AUTHORISED", **fields}
+    def create_document(self, kind: rules.DocumentKind, tenant_id: str | None = None, **fields) -> dict:
+        """An invoice or a credit note (as `kind` says) typed straight into Xero: a sales one (ACCREC,
+        ACCRECCREDIT), approved, unless the fields say otherwise."""
+        element = {"Type": kind.sales_type, "Status": "AUTHORISED", **fields}
         return self._bookkeeper(
             tenant_id,
-            lambda org, now: rules.save_invoice(org, element, now=now, mode="create"),
-            lambda org, invoice: render.invoice_json(org, invoice),
+            lambda org, now: rules.save_document(org, element, kind, now=now, mode="create"),
+            lambda org, document: render.document_json(org, kind, document),
         )
 
-    def void_invoice(self, invoice_id: str, tenant_id: str | None = None) -> dict:
-        def void(org, now):
-            invoice = self._find(org.invoice_by_ref(invoice_id), "invoice", invoice_id)
-            return rules.save_invoice(org, {"Status": "VOIDED"}, now=now, mode="update", target=invoice)
+    def void_document(self, kind: rules.DocumentKind, ref: str, tenant_id: str | None = None) -> dict:
+        """Void the invoice or credit note (as `kind` says) that `ref`, an id or a number, names."""
 
-        return self._bookkeeper(tenant_id, void, lambda org, invoice: render.invoice_json(org, invoice))
+        def void(org, now):
+            document = self._find(kind.by_ref(org, ref), kind.noun, ref)
+            return rules.save_document(org, {"Status": "VOIDED"}, kind, now=now, mode="update",
+                                       target=document)
+
+        return self._bookkeeper(tenant_id, void, lambda org, voided: render.document_json(org, kind, voided))
+
+    def create_invoice(self, tenant_id: str | None = None, **fields) -> dict:
+        return self.create_document(rules.INVOICE, tenant_id, **fields)
+
+    def void_invoice(self, invoice_id: str, tenant_id: str | None = None) -> dict:
+        return self.void_document(rules.INVOICE, invoice_id, tenant_id)
 
     def edit_invoice(self, invoice_id: str, tenant_id: str | None = None, **fields) -> dict:
         """A bookkeeper changing an invoice in Xero (its lines, say): Xero's rules for an update apply, so an
@@ -381,26 +391,16 @@ class Emulator:
 
         def edit(org, now):
             invoice = self._find(org.invoice_by_ref(invoice_id), "invoice", invoice_id)
-            return rules.save_invoice(org, fields, now=now, mode="update", target=invoice, unitdp=4)
+            return rules.save_document(org, fields, rules.INVOICE, now=now, mode="update", target=invoice,
+                                       unitdp=4)
 
         return self._bookkeeper(tenant_id, edit, lambda org, invoice: render.invoice_json(org, invoice))
 
     def create_credit_note(self, tenant_id: str | None = None, **fields) -> dict:
-        """A credit note typed straight into Xero: a sales credit note, approved, unless the fields say
-        otherwise; lines as for create_invoice."""
-        element = {"Type": "ACCRECCREDIT", "Status": "AUTHORISED", **fields}
-        return self._bookkeeper(
-            tenant_id,
-            lambda org, now: rules.save_credit_note(org, element, now=now, mode="create"),
-            lambda org, note: render.credit_note_json(org, note),
-        )
+        return self.create_document(rules.CREDIT_NOTE, tenant_id, **fields)
 
     def void_credit_note(self, credit_note_id: str, tenant_id: str | None = None) -> dict:
-        def void(org, now):
-            note = self._find(org.credit_note_by_ref(credit_note_id), "credit note", credit_note_id)
-            return rules.save_credit_note(org, {"Status": "VOIDED"}, now=now, mode="update", target=note)
-
-        return self._bookkeeper(tenant_id, void, lambda org, note: render.credit_note_json(org, note))
+        return self.void_document(rules.CREDIT_NOTE, credit_note_id, tenant_id)
 
     def allocate_credit_note(
         self,

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from .rules import CENT
+from .rules import CENT, INVOICE, DocumentKind
 from .serialize import date_string, envelope_datetime, ms_date, ms_datetime
 from .state import Organisation
 
@@ -66,6 +66,12 @@ def _line_json(line: dict, unitdp: int) -> dict:
     if "UnitAmount" in body and unitdp != 4:
         body["UnitAmount"] = body["UnitAmount"].quantize(CENT, ROUND_HALF_UP)
     return body
+
+
+def document_json(org: Organisation, kind: DocumentKind, document: dict) -> dict:
+    """An invoice or a credit note, as `kind` says, as GET /Invoices/{id} or /CreditNotes/{id} shows it."""
+    show = invoice_json if kind is INVOICE else credit_note_json
+    return show(org, document)
 
 
 def invoice_json(

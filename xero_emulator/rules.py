@@ -245,6 +245,12 @@ class DocumentKind:
             return org.accrec_by_number(number)
         return org.accreccredit_by_number(number)
 
+    def by_ref(self, org: Organisation, ref: str) -> dict | None:
+        """The document an id or a number names (as the /{id} part of Xero's paths may)."""
+        if self.sales_type == "ACCREC":
+            return org.invoice_by_ref(ref)
+        return org.credit_note_by_ref(ref)
+
 
 INVOICE = DocumentKind(
     collection="invoices", id_field="InvoiceID", number_field="InvoiceNumber", sales_type="ACCREC",
@@ -262,32 +268,6 @@ CREDIT_NOTE = DocumentKind(
 )  # fmt: skip
 
 
-def save_invoice(
-    org: Organisation,
-    element: dict,
-    *,
-    now: datetime,
-    mode: str,
-    target: dict | None = None,
-    unitdp: int = 2,
-) -> dict:
-    """Create, update-or-create (by InvoiceID, else ACCREC InvoiceNumber) or update one invoice."""
-    return save_document(org, element, INVOICE, now=now, mode=mode, target=target, unitdp=unitdp)
-
-
-def save_credit_note(
-    org: Organisation,
-    element: dict,
-    *,
-    now: datetime,
-    mode: str,
-    target: dict | None = None,
-    unitdp: int = 2,
-) -> dict:
-    """Create, update-or-create (by CreditNoteID, else ACCRECCREDIT CreditNoteNumber) or update one."""
-    return save_document(org, element, CREDIT_NOTE, now=now, mode=mode, target=target, unitdp=unitdp)
-
-
 def save_document(
     org: Organisation,
     element: dict,
@@ -298,6 +278,8 @@ def save_document(
     target: dict | None = None,
     unitdp: int = 2,
 ) -> dict:
+    """Create, update-or-create (by its id, else its sales number: ACCREC InvoiceNumber, ACCRECCREDIT
+    CreditNoteNumber) or update one invoice or credit note, as `kind` says."""
     existing = target if mode == "update" else _match_document(org, element, kind) if mode == "upsert" else None
     errors: list[str] = []
     draft = _document_draft(org, element, existing, kind, now=now, unitdp=unitdp, errors=errors)
