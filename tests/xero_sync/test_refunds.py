@@ -5,14 +5,17 @@ sync works"), and Xero-side changes (a bookkeeper's credit note, a deleted payme
 from decimal import Decimal as D
 
 import pytest
+from django.urls import reverse
 
 from ecommerce import selectors, services
 from ecommerce.models import Refund, Sale
 from ecommerce.selectors import PaymentState
 from tests.ecommerce.factories import a_contact, a_payment_method
 from tests.xero_sync.test_push import api_calls, beanie_order, card, item, link_of, xero_invoice
-from xero_sync.models import RecordKind, XeroLink
-from xero_sync.services.links import links_send_now
+from tests.xero_sync.test_staff_admin import xero_states
+from xero_sync.models import OutboxEntry, RecordKind, XeroLink
+from xero_sync.services.configuration import DEMO_REFERENCE_PREFIX
+from xero_sync.services.links import REFUND_PARTS, links_send_now
 from xero_sync.services.sync import sync_run
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +300,27 @@ def test_cancelling_a_sale_the_bookkeeper_credited_in_xero_leaves_the_invoice_se
     assert xero_invoice(xero_site, sale.number)["Status"] == "PAID"  # settled by their credit, not voided
     assert link_of(RecordKind.SALE, sale).state == State.SYNCED
     assert not Refund.objects.filter(sale=sale).exists()  # nothing was left to credit
+
+
+def test_a_demo_sales_refund_stays_on_the_website_as_its_column_says_while_demo_data_is_withheld(
+        xero_connected, xero_site, admin_client, settings):
+    # given a real organisation (demo data withheld), a demo sale and a real one, both paid and refunded
+    settings.XERO_USING_EMULATOR = False  # as with a real app's XERO_CLIENT_ID (the calls still go to the emulator)
+    demo = paid_by_card(three_caps(reference=f"{DEMO_REFERENCE_PREFIX}0001"))
+    real = paid_by_card(three_caps())
+    demo_refund = services.refund_record(sale=demo, payment_method=card(), reason="Wrong size")
+    real_refund = services.refund_record(sale=real, payment_method=card(), reason="Wrong size")
+
+    # then the Xero column calls the demo refund not for Xero, and the push indeed leaves it out (no
+    # credit note, no error waiting for its sale, nothing left queued), while the real one goes
+    assert refund_states(admin_client)[demo_refund.pk] == "Not for Xero yet"
+    sync(pull=False)
+    assert [note["CreditNoteNumber"] for note in xero_site.credit_notes()] == [real_refund.number]
+    assert not XeroLink.objects.filter(kind__in=REFUND_PARTS, local_id=demo_refund.pk).exists()
+    assert not OutboxEntry.objects.filter(kind=RecordKind.REFUND, local_id=demo_refund.pk).exists()
+    states = refund_states(admin_client)
+    assert (states[demo_refund.pk], states[real_refund.pk]) == ("Not for Xero yet", "Synced")
+
+
+def refund_states(client) -> dict[int, str]:
+    return xero_states(client.get(reverse("admin:ecommerce_refund_changelist")))
