@@ -125,10 +125,12 @@ def id_list(ids: list, *, otherwise):
 def ids_as_parameter(ids) -> list | RawSQL:
     """Ids to filter on with `__in`. On PostgreSQL a long list goes as one array parameter
     (`IN (SELECT unnest(...))`), not as thousands of placeholders that each of a page's queries would build
-    and send again."""
+    and send again; and as one array literal ('{1,2,3}'), since psycopg2 writes a Python list as
+    ARRAY[1,2,3], thousands of constants for the server to parse and plan (~25 ms per query for 5,000
+    ids, against 10 ms to run it)."""
     ids = list(ids)
     if connection.vendor == "postgresql" and len(ids) > 100:
-        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+        return RawSQL("SELECT unnest(%s::bigint[])", ("{" + ",".join(str(int(pk)) for pk in ids) + "}",))
     return ids
 
 
@@ -141,26 +143,52 @@ class SubquerySearchAdmin(LargeListAdmin):
 
     Django's own search joins the related table and tests each field of each joined row: at 100,000 sales
     that was six LIKEs on each of 100,000 joined rows (~280 ms), repeated by the COUNT and the date
-    drill-down. Here each related table is searched once on its own (`contact_id IN (SELECT id FROM
-    contact WHERE ...)`, a hashed subplan of the few matches), and only the list's own fields are tested
-    row by row. `search_fields` stays declared for the search box; `search_q` says what a term matches."""
+    drill-down. Here `search_q` says what a term matches, as alternatives (an OR): the list's own columns,
+    which the trigram indexes answer together (ecommerce.search_indexes), and each related set (`contact
+    IN (the contacts matching)`), each read on its own, by its own index. One OR of them all in one query
+    could use no index and tested every row (~150 ms at 100,000 sales). The ids found, when they are few,
+    then filter the list, its COUNT and its date drill-down. `search_fields` stays declared for the search
+    box."""
 
     search_q = None  # (term) -> Q; without it, Django's own search (fine on a single table)
 
     def get_search_results(self, request, queryset, search_term):
         if self.search_q is None:
             return super().get_search_results(request, queryset, search_term)
-        matches = Q()
+        found, too_many = None, Q()
         for term in smart_split(search_term):
             if term[:1] in ('"', "'") and term[-1:] == term[:1]:
                 term = unescape_string_literal(term)
-            matches &= self.search_q(term)
-        if not matches:
-            return queryset, False
-        # The matches found once (when they are few) and the list, its COUNT and its date drill-down
-        # filtered on their ids: otherwise each of those searched the whole table again, and the list's
-        # own query, walking its date index for a page of a few matches, read all of it.
-        return queryset.filter(pk__in=few_ids(self.model._default_manager.filter(matches))), False
+            matches = self.search_q(term)
+            ids = self._ids_matching(matches)
+            if ids is None:
+                too_many &= matches
+            else:
+                found = ids if found is None else found & ids
+        if found is not None:
+            queryset = queryset.filter(pk__in=ids_as_parameter(sorted(found)))
+        if too_many:  # a term matching most of the table (a single letter): its test in SQL, row by row
+            queryset = queryset.filter(pk__in=self.model._default_manager.filter(too_many).values("pk"))
+        return queryset, False
+
+    def _ids_matching(self, matches: Q) -> set | None:
+        """The ids of the records `matches` selects: its own columns' tests in one query, each `__in` a
+        related set in one query of its own. None when one finds more than FEW_IDS."""
+        alternatives = matches.children if matches.connector == Q.OR and not matches.negated else [matches]
+        own, related = Q(), []
+        for part in alternatives:
+            if isinstance(part, tuple) and part[0].endswith("__in"):
+                related.append(Q(part))
+            else:
+                own |= Q(part)
+        found = set()
+        for part in ([own] if own else []) + related:
+            ids = list(self.model._default_manager.filter(part).order_by().values_list("pk", flat=True)[
+                :FEW_IDS + 1])
+            if len(ids) > FEW_IDS:
+                return None
+            found.update(ids)
+        return found
 
 
 class ServiceSavesAdmin(SubquerySearchAdmin):
