@@ -22,29 +22,33 @@ class DatesAlongTheIndexQuerySet(models.QuerySet):
     (< 1 ms)."""
 
     def dates(self, field_name, kind, order="ASC"):
-        if not self._dates_by_index(field_name, kind):
+        found = self._dates_walked(field_name, kind) if self._walkable(field_name, kind) else None
+        if found is None:
             return super().dates(field_name, kind, order)
-        found = self._dates_walked(self.model._meta.get_field(field_name).column, kind)
         return found if order == "ASC" else found[::-1]
 
-    def _dates_by_index(self, field_name, kind) -> bool:
+    def _walkable(self, field_name, kind) -> bool:
         query = self.query
         return (connections[self.db].vendor == "postgresql" and kind in STEP and "__" not in field_name
                 and len(query.alias_map) <= 1 and not query.distinct and not query.combinator
                 and query.low_mark == 0 and query.high_mark is None)
 
-    def _dates_walked(self, column: str, kind: str) -> list[datetime.date]:
-        """The distinct date_trunc(kind, column) of this queryset's rows, oldest first: a recursive query,
-        one index probe (MIN of the dates after the last one found) per value."""
+    def _dates_walked(self, field_name: str, kind: str) -> list[datetime.date] | None:
+        """The distinct date_trunc(kind, field) of this queryset's rows, oldest first: a recursive query,
+        one index probe (MIN of the dates after the last one found) per value. None for a list filtered by
+        a set of ids (a search, a Xero state): it holds few rows, and the walk would read the set again per
+        step (~30 ms each for 5,000 ids), where DISTINCT over those rows is cheaper."""
         connection = connections[self.db]
-        compiler = self.query.get_compiler(using=self.db)
         try:
-            where, params = compiler.compile(self.query.where)
+            where, params = self.query.get_compiler(using=self.db).compile(self.query.where)
             where = f"({where})"
         except FullResultSet:
             where, params = "TRUE", []
         except EmptyResultSet:
             return []
+        if "SELECT" in where.upper():
+            return None
+        column = self.model._meta.get_field(field_name).column
         table, column = (connection.ops.quote_name(name) for name in (self.model._meta.db_table, column))
         first = f"date_trunc('{kind}', MIN({table}.{column}))::date"
         sql = f"""
