@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,9 +86,12 @@ def report(title: str, rows: list[tuple], figures: dict) -> None:
                       **figures}))
 
 
-def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
+def bulk_orders(count: int, *, start: int = 0, days_back: int = 0, dates: list[date] | None = None,
+                queue_for_xero: bool = True) -> list:
     """`count` orders (a new contact, a confirmed two-line sale, a card receipt each), written in bulk as an
-    importer would, and recorded for Xero with outbox_record_many (bulk writes send no signals)."""
+    importer would, and recorded for Xero with outbox_record_many (bulk writes send no signals); returns the
+    sales. The sales are dated `dates` (one per order), else spread over the `days_back` days before today.
+    `queue_for_xero=False` leaves the outbox alone, for a caller that writes the orders as already synced."""
     import datetime
     from decimal import Decimal
 
@@ -101,7 +104,9 @@ def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
     from xero_sync.services.outbox import outbox_record_many
 
     card = PaymentMethod.objects.get(code="card")
-    today = timezone.localdate()
+    if dates is None:
+        today = timezone.localdate()
+        dates = [today - datetime.timedelta(days=(i * days_back) // max(count, 1)) for i in range(count)]
     with transaction.atomic():
         NumberSequence.objects.get_or_create(name="sale")
         first = NumberSequence.objects.get(name="sale").last_value
@@ -111,8 +116,7 @@ def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
             for i in range(count))
         sales = Sale.objects.bulk_create(
             Sale(number=f"S-{first + i + 1:06d}", contact=contact, status=Sale.Status.CONFIRMED,
-                 date=today - datetime.timedelta(days=(i * days_back) // max(count, 1)), currency="NZD",
-                 line_amount_type="inclusive")
+                 date=dates[i], currency="NZD", line_amount_type="inclusive")
             for i, contact in enumerate(contacts))
         SaleLine.objects.bulk_create(
             line for sale in sales for line in (
@@ -123,9 +127,11 @@ def bulk_orders(count: int, *, start: int = 0, days_back: int = 0) -> None:
         receipts = Receipt.objects.bulk_create(
             Receipt(sale=sale, payment_method=card, amount=Decimal("88.40"), date=sale.date,
                     reference=f"ch_{sale.pk}") for sale in sales)
-        outbox_record_many(RecordKind.CONTACT, [contact.pk for contact in contacts])
-        outbox_record_many(RecordKind.SALE, [sale.pk for sale in sales])
-        outbox_record_many(RecordKind.RECEIPT, [receipt.pk for receipt in receipts])
+        if queue_for_xero:
+            outbox_record_many(RecordKind.CONTACT, [contact.pk for contact in contacts])
+            outbox_record_many(RecordKind.SALE, [sale.pk for sale in sales])
+            outbox_record_many(RecordKind.RECEIPT, [receipt.pk for receipt in receipts])
+    return sales
 
 
 def orders_through_services(count: int, *, lines: list[dict], paid: Decimal) -> None:
