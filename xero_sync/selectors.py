@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from ecommerce.models import Sale
+from ecommerce.models import Receipt, Refund, Sale
 
 from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroConnection, XeroLink
 from .services import configuration
 from .services.configuration import DEMO_REFERENCE_PREFIX
+from .services.connection import connection_current
 
 # How services.connection begins the reason of a pause for an unreadable token key (TOKEN_KEY_PROBLEM).
 TOKEN_KEY_PROBLEM_WORDS = "XERO_TOKEN_KEY cannot read the stored Xero token"
@@ -53,37 +54,70 @@ def calls_last_day() -> int:
 # "Not for Xero yet"), so the two never disagree.
 
 def contacts_for_xero(tenant_id) -> Q:
-    """Contacts with a confirmed sale, or already in Xero (their sale may since have been cancelled, but
+    """Contacts with a sale for Xero, or already in Xero (their sale may since have been cancelled, but
     their edits still belong in Xero)."""
-    confirmed = Sale.objects.filter(sales_for_xero(), contact=OuterRef("pk"))
+    going = Sale.objects.filter(sales_for_xero(), contact=OuterRef("pk"))
     in_xero = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.CONTACT, local_id=OuterRef("pk"),
                                       xero_id__isnull=False)
-    return Q(Exists(confirmed)) | Q(Exists(in_xero))
+    return Q(Exists(going)) | Q(Exists(in_xero))
 
 
 def sales_for_xero() -> Q:
-    """Confirmed sales; drafts stay on the website until confirmed, and so does the demo shop's data while
-    the organisation is a real one (configuration.demo_data_withheld)."""
-    confirmed = Q(status=Sale.Status.CONFIRMED)
-    return confirmed & ~configuration.demo_sales() if configuration.demo_data_withheld() else confirmed
+    """Confirmed sales, and cancelled ones whose money went through Xero (a receipt, or money paid back, by
+    a method that pushes); drafts stay on the website until confirmed, and so does the demo shop's data
+    while the organisation is a real one (configuration.demo_data_withheld).
+
+    A cancelled sale whose money went through Xero goes even if it was cancelled before it reached Xero:
+    that method's account in Xero is reconciled against its statement, which shows the money coming in and
+    going back, so Xero needs the invoice, its payment, the credit note and the refund a bookkeeper would
+    enter by hand. One cancelled before it reached Xero with no such money sends nothing (its cash went in
+    and out on the website only; see refunds_for_xero). One that reached Xero goes whatever its money
+    (sales_in_or_for_xero)."""
+    received = Receipt.objects.filter(receipts_for_xero(), sale=OuterRef("pk"))
+    paid_back = Refund.objects.filter(_method_pushes(), amount_refunded__gt=0, sale=OuterRef("pk"))
+    going = Q(status=Sale.Status.CONFIRMED) | Q(status=Sale.Status.CANCELLED) & (
+        Q(Exists(received)) | Q(Exists(paid_back)))
+    return going & ~configuration.demo_sales() if configuration.demo_data_withheld() else going
+
+
+def sales_in_or_for_xero(tenant_id) -> Q:
+    """The sales whose invoice Xero holds or gets: those for Xero (sales_for_xero), and cancelled ones that
+    reached this organisation (their invoice is voided, or kept when money or credit touched it). The push
+    sends these, and their refunds go with them (refunds_for_xero)."""
+    reached = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.SALE, local_id=OuterRef("pk"),
+                                      xero_id__isnull=False)
+    return sales_for_xero() | Q(status=Sale.Status.CANCELLED) & Q(Exists(reached))
+
+
+def _method_pushes() -> Q:
+    """The record's payment method pushes to a Xero account (as pushing_payment_accounts reads it)."""
+    return Q(payment_method__xero_config__direction=PaymentMethodConfig.Direction.PUSH) & ~Q(
+        payment_method__xero_config__xero_account_code="")
 
 
 def receipts_for_xero() -> Q:
     """Receipts whose payment method pushes to a Xero account; the others never leave the website, nor do
     the demo sales' receipts while those stay on the website."""
-    pushed = Q(payment_method__xero_config__direction=PaymentMethodConfig.Direction.PUSH) & ~Q(
-        payment_method__xero_config__xero_account_code="")
+    pushed = _method_pushes()
     if configuration.demo_data_withheld():
         pushed &= ~Q(sale__reference__startswith=DEMO_REFERENCE_PREFIX)
     return pushed
 
 
-def refunds_for_xero() -> Q:
-    """Every refund (it is recorded on a confirmed sale, which is in the books), but the demo sales' while
-    those stay on the website: pushed, a credit note would wait for a sale that never goes."""
+def refunds_for_xero(tenant_id=None) -> Q:
+    """Refunds of the sales whose invoice Xero holds or gets (sales_in_or_for_xero): a credit note is made
+    against its sale's invoice. A refund of a sale cancelled before any of it reached Xero, with no money
+    through Xero, is not for Xero: nothing of that sale goes, so its credit note would wait for an invoice
+    that never comes. Nor are the demo sales' while those stay on the website.
+
+    `tenant_id`: the organisation whose links say what reached Xero; None reads the current connection's."""
+    if tenant_id is None:
+        connection = connection_current()
+        tenant_id = connection.tenant_id if connection else None
+    going = Q(Exists(Sale.objects.filter(sales_in_or_for_xero(tenant_id), pk=OuterRef("sale_id"))))
     if configuration.demo_data_withheld():
-        return ~Q(sale__reference__startswith=DEMO_REFERENCE_PREFIX)
-    return Q(pk__isnull=False)
+        going &= ~Q(sale__reference__startswith=DEMO_REFERENCE_PREFIX)
+    return going
 
 
 def pushing_payment_accounts() -> dict[int, str]:

@@ -8,12 +8,14 @@ import pytest
 from django.urls import reverse
 
 from ecommerce import selectors, services
-from ecommerce.models import Refund, Sale
+from ecommerce.models import PaymentMethod, Refund, Sale
 from ecommerce.selectors import PaymentState
 from tests.ecommerce.factories import a_contact, a_payment_method
 from tests.xero_sync.test_push import api_calls, beanie_order, card, item, link_of, xero_invoice
 from tests.xero_sync.test_staff_admin import xero_states
 from xero_sync.models import OutboxEntry, RecordKind, XeroLink
+from xero_sync.services import configuration
+from xero_sync.services.books_check import books_check
 from xero_sync.services.configuration import DEMO_REFERENCE_PREFIX
 from xero_sync.services.links import REFUND_PARTS, links_send_now
 from xero_sync.services.sync import sync_run
@@ -324,3 +326,68 @@ def test_a_demo_sales_refund_stays_on_the_website_as_its_column_says_while_demo_
 
 def refund_states(client) -> dict[int, str]:
     return xero_states(client.get(reverse("admin:ecommerce_refund_changelist")))
+
+
+# --- A sale cancelled and refunded before any of it reached Xero -------------------------------------------
+
+def cash() -> PaymentMethod:
+    method = a_payment_method("cash", "Cash")
+    configuration.payment_method_configure(payment_method=method, direction="none")  # kept on the website
+    return method
+
+
+def month_check(connection, sale: Sale):
+    [month] = books_check(tenant_id=connection.tenant_id, month=sale.date)
+    return month
+
+
+@pytest.mark.parametrize("received", ["99.99", "40.00"])
+def test_a_sale_taken_in_cash_and_cancelled_with_a_refund_before_it_reached_xero_sends_nothing(
+        xero_connected, xero_site, admin_client, received):
+    # given a sale paid (in full, or in part) in cash, a method kept off Xero, then cancelled with its cash
+    # given back before any sync: the money went in and out on the website only
+    sale = three_caps()
+    services.receipt_record(sale=sale, payment_method=cash(), amount=D(received))
+    services.sale_cancel(sale=sale, refund_to=cash())
+    refund = Refund.objects.get(sale=sale)
+    assert refund_states(admin_client)[refund.pk] == "Not for Xero yet"
+
+    # when the sync runs
+    run = sync()
+
+    # then nothing of the sale went (no invoice, payment, credit note or refund), and nothing failed waiting
+    assert run.failed == {}
+    assert xero_site.invoices() == [] and xero_site.credit_notes() == [] and xero_site.payments() == []
+    assert not XeroLink.objects.filter(local_id__in=[sale.pk, refund.pk], kind__in=[
+        RecordKind.SALE, *REFUND_PARTS]).exists()
+    assert not OutboxEntry.objects.exists()
+    assert refund_states(admin_client)[refund.pk] == "Not for Xero yet"
+    # and the books check has nothing for it to disagree on
+    month = month_check(xero_connected, sale)
+    assert month.differences == [] and month.refunded == D(received)
+
+
+@pytest.mark.parametrize("received", ["99.99", "40.00"])
+def test_a_sale_paid_by_card_and_cancelled_with_a_refund_before_it_reached_xero_goes_whole(
+        xero_connected, xero_site, received):
+    # given a sale paid by card (pushed: Xero's 620 is reconciled against the card statement, which shows
+    # the money coming in and going back), then cancelled with the money refunded to the card, before any sync
+    sale = paid_by_card(three_caps(), received)
+    services.sale_cancel(sale=sale, refund_to=card())
+    refund = Refund.objects.get(sale=sale)
+
+    # when the sync runs
+    run = sync()
+
+    # then Xero holds what a bookkeeper would enter by hand: the invoice, its payment, the credit note
+    # (its unpaid part allocated) and the refund from 620; nothing failed and the books agree
+    assert run.failed == {}
+    invoice = xero_invoice(xero_site, sale.number)
+    assert (invoice["Status"], D(str(invoice["AmountPaid"])), D(str(invoice["AmountDue"]))) == (
+        "PAID", D(received), 0)
+    note = xero_credit_note(xero_site, refund.number)
+    assert (note["Status"], D(str(note["Total"])), D(str(note["RemainingCredit"]))) == ("PAID", D("99.99"), 0)
+    [money_back] = refund_payments(xero_site, note)
+    assert (D(str(money_back["Amount"])), money_back["Account"]["Code"]) == (D(received), "620")
+    assert {link.state for link in XeroLink.objects.all()} == {State.SYNCED}
+    assert month_check(xero_connected, sale).differences == []

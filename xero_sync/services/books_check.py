@@ -26,6 +26,7 @@ from ecommerce import totals
 from ecommerce.models import CreditNote, Invoice, Payment, Receipt, Refund, Sale, SaleLine
 
 from ..models import OutboxEntry, PaymentMethodConfig, RecordKind, XeroLink
+from ..selectors import refunds_for_xero, sales_for_xero
 from .links import xero_web_url
 
 ZERO = Decimal("0.00")
@@ -165,6 +166,9 @@ def books_check(*, tenant_id, month: datetime.date) -> list[MonthCheck]:
     sales = list(month_sales.values_list("pk", "number", "status", "currency", "line_amount_type"))
     sale_totals = _sale_totals(month_sales, {pk: amount_type for pk, _, _, _, amount_type in sales})
     sale_links = _links(tenant_id, RecordKind.SALE, month_ids)
+    # Cancelled ones whose money went through Xero go even if they had not reached it (selectors)
+    cancelled_for_xero = set(month_sales.filter(sales_for_xero(), status=Sale.Status.CANCELLED).values_list(
+        "pk", flat=True))
     queued = _queued(RecordKind.SALE, month_ids)
     invoices = {row[1]: InvoiceRow(*row) for row in Invoice.objects.filter(sale_id__in=month_ids).exclude(
         status=Invoice.Status.DELETED).values_list(*InvoiceRow.FIELDS)}
@@ -206,7 +210,7 @@ def books_check(*, tenant_id, month: datetime.date) -> list[MonthCheck]:
             check.in_xero += 1
             check.in_xero_total += invoice.total
         for difference in _sale_differences(number, status, total, link, invoice, pk in queued,
-                                            paid_for_xero[pk], allocated[pk]):
+                                            paid_for_xero[pk], allocated[pk], pk in cancelled_for_xero):
             # the links only for what differs: building ten thousand URLs costs more than the whole check
             check.differences.append(dataclasses.replace(
                 difference, website_url=_admin_url("sale", pk), link_id=link.pk if link else None,
@@ -219,11 +223,11 @@ def books_check(*, tenant_id, month: datetime.date) -> list[MonthCheck]:
     return sorted(checks.values(), key=lambda check: check.currency)
 
 
-def _sale_differences(number, status, total, link, invoice, queued, paid_for_xero, allocated):
+def _sale_differences(number, status, total, link, invoice, queued, paid_for_xero, allocated, cancelled_for_xero):
     key = f"sale:{number}"
     if invoice is None:
-        if status == Sale.Status.CANCELLED and not (link and link.xero_id):
-            return  # cancelled before it ever reached Xero: nothing to agree on
+        if status == Sale.Status.CANCELLED and not (link and link.xero_id) and not cancelled_for_xero:
+            return  # cancelled before it ever reached Xero, no money through Xero: nothing to agree on
         why, explained = _why_not_in_xero(link, queued)
         yield Difference(f"{key}:missing", f"{number}: website {total}, not in Xero — {why}", explained, number)
         return
@@ -268,9 +272,13 @@ def _sale_differences(number, status, total, link, invoice, queued, paid_for_xer
 
 
 def _check_refunds(tenant_id, month, end, check_for) -> None:
-    refunds = list(Refund.objects.filter(date__gte=month, date__lt=end).values_list(
+    month_refunds = Refund.objects.filter(date__gte=month, date__lt=end)
+    refunds = list(month_refunds.values_list(
         "pk", "number", "credit_total", "amount_refunded", "amount_allocated", "payment_method_id",
         "removed_in_books_at", "sale__currency"))
+    # A refund the push leaves out (its sale, cancelled before it reached Xero, sends nothing) counts in
+    # the website's figures, but has nothing in Xero to agree with.
+    for_xero = set(month_refunds.filter(refunds_for_xero(tenant_id)).values_list("pk", flat=True))
     ids = [pk for pk, *_ in refunds]
     links = _links(tenant_id, RecordKind.REFUND, ids)
     payment_links = _links(tenant_id, RecordKind.REFUND_PAYMENT, ids)
@@ -288,6 +296,8 @@ def _check_refunds(tenant_id, month, end, check_for) -> None:
                 if note else None}
         waiting = pk in queued or any(part is not None and part.state in WAITING_STATES
                                       for part in (link, payment_link))
+        if note is None and pk not in for_xero:
+            continue
         if note is None:
             why, explained = _why_not_in_xero(link, pk in queued)
             check.differences.append(Difference(f"refund:{number}:missing", f"{number}: refund of {credit_total} on "

@@ -65,11 +65,13 @@ def push_invoices(context: PushContext, sales: list[Sale]) -> set[int]:
         link, contact_link = links[sale.pk], contact_links[sale.contact_id]
         if link.state in (State.LOCKED, State.CONFLICT):
             continue  # Xero refused an edit once, or the number is the bookkeeper's: shown, not retried in a loop
-        if sale.status == Sale.Status.CANCELLED and not link.xero_id:
-            continue  # cancelled before it reached Xero: nothing to void
         if _voids(sale):
-            updates.append(sender.item(sale, link, mappers.void_payload(sale, xero_id=link.xero_id), sale.number))
+            if link.xero_id:  # (cancelled before it reached Xero: nothing to void)
+                updates.append(sender.item(sale, link, mappers.void_payload(sale, xero_id=link.xero_id),
+                                           sale.number))
             continue
+        # A cancelled sale not voided and not in Xero yet is one whose money went through Xero
+        # (selectors.sales_for_xero): its invoice goes as sold, for its payment and credit note to settle.
         if not contact_link.xero_id:
             sender.fail(sale, link, f"Waiting for its contact, which is not in Xero yet: "
                                     f"{contact_link.last_error or 'not sent'}")

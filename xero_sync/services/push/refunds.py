@@ -52,15 +52,16 @@ def _allocation_write(credit_note_xero_id) -> XeroWrite:
                      extra={"credit_note_id": str(credit_note_xero_id)}, outbox_kind=RecordKind.REFUND)
 
 
-def _refunds():
+def _refunds(context: PushContext):
     """Refunds for Xero (selectors' answer, the admin column's too), with what the push reads of each."""
-    return Refund.objects.filter(refunds_for_xero()).select_related("sale").prefetch_related("lines")
+    return Refund.objects.filter(refunds_for_xero(context.tenant_id)).select_related("sale").prefetch_related(
+        "lines")
 
 
-def refunds_for_push(refund_ids: set[int]) -> list[Refund]:
+def refunds_for_push(context: PushContext, refund_ids: set[int]) -> list[Refund]:
     if not refund_ids:
         return []
-    return list(_refunds().filter(pk__in=refund_ids))
+    return list(_refunds(context).filter(pk__in=refund_ids))
 
 
 def refunds_waiting_for(context: PushContext, sale_ids: set[int], already: set[int]) -> list[Refund]:
@@ -69,7 +70,7 @@ def refunds_waiting_for(context: PushContext, sale_ids: set[int], already: set[i
         return []
     waiting = XeroLink.objects.filter(tenant_id=context.tenant_id, kind=RecordKind.REFUND, state=State.ERROR,
                                       xero_id__isnull=True).values("local_id")
-    return list(_refunds().filter(sale_id__in=sale_ids, pk__in=waiting).exclude(pk__in=already))
+    return list(_refunds(context).filter(sale_id__in=sale_ids, pk__in=waiting).exclude(pk__in=already))
 
 
 def push_refunds(context: PushContext, refunds: list[Refund]) -> None:

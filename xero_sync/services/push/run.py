@@ -4,14 +4,13 @@ rows are settled."""
 
 from collections import defaultdict
 
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ecommerce.models import Sale
 
-from ...models import RecordKind, XeroConnection, XeroLink
+from ...models import RecordKind, XeroConnection
 from ...ratelimit import PacedGateway
-from ...selectors import sales_for_xero
+from ...selectors import sales_in_or_for_xero
 from ..contact_index import ContactIndex
 from ..cursors import Progress, no_progress
 from ..outbox import outbox_pending, outbox_settle
@@ -28,14 +27,6 @@ from .sender import ChunkLedger, PushReport, Sender, XeroUnreachable, backoff_de
 CHUNK_RECORDS = 1500
 # A refund's allocation and refund payment settle under the refund's outbox row.
 OUTBOX_KIND = {RecordKind.ALLOCATION: RecordKind.REFUND, RecordKind.REFUND_PAYMENT: RecordKind.REFUND}
-
-
-def _sales_to_push(tenant_id) -> Q:
-    """Confirmed sales, and cancelled ones that reached Xero (their invoice is voided, or kept when money
-    or credit touched it) or that have refunds (whose credit notes need the invoice there)."""
-    in_xero = XeroLink.objects.filter(tenant_id=tenant_id, kind=RecordKind.SALE, local_id=OuterRef("pk"),
-                                      xero_id__isnull=False)
-    return sales_for_xero() | Q(status=Sale.Status.CANCELLED) & (Q(Exists(in_xero)) | Q(refunds__isnull=False))
 
 
 class Push:
@@ -78,11 +69,13 @@ class Push:
             changed[kind].add(local_id)
         # A changed receipt brings its sale if the sale is not in Xero yet, and a sale its contact.
         receipts = receipts_for_push(context, changed[RecordKind.RECEIPT])
-        refunds = refunds_for_push(changed[RecordKind.REFUND])
+        refunds = refunds_for_push(context, changed[RecordKind.REFUND])
         sale_links = self.links.read(RecordKind.SALE, {record.sale_id for record in [*receipts, *refunds]})
         sale_ids = changed[RecordKind.SALE] | {
             record.sale_id for record in [*receipts, *refunds] if not sale_links[record.sale_id].xero_id}
-        sales = list(Sale.objects.filter(_sales_to_push(self.tenant_id), pk__in=sale_ids).distinct()
+        # Confirmed sales, cancelled ones in Xero, and cancelled ones whose money went through Xero; not one
+        # cancelled before any of it reached Xero with no such money: nothing of it goes, refunds included.
+        sales = list(Sale.objects.filter(sales_in_or_for_xero(self.tenant_id), pk__in=sale_ids).distinct()
                      .prefetch_related("lines", "receipts", "refunds", "payments", "credit_allocations"))
         contact_links = self.links.read(RecordKind.CONTACT, {sale.contact_id for sale in sales})
         contact_ids = changed[RecordKind.CONTACT] | {
