@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.db import connection
 from django.db.models import Case, CharField, Exists, Expression, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -171,82 +172,134 @@ def xero_eligible(kind: str, tenant_id) -> Q:
     if kind == RecordKind.SALE:
         return sales_for_xero()
     if kind == RecordKind.REFUND:
-        return refunds_for_xero()
+        return refunds_for_xero(tenant_id)
     return receipts_for_xero()
+
+
+def state_set_limit() -> int:
+    """The most records one of XeroStateSets' sets may hold to be read: on PostgreSQL five times FEW_IDS, as
+    a shop's records that never go to Xero (cash receipts, contacts who never bought) are tens of
+    thousands, and 50,000 ids read and sent back as one array cost ~30 ms, where the SQL answers took
+    1-2 s at 100,000 sales; SQLite takes at most 32,766 parameters in a query."""
+    return FEW_IDS * 5 if connection.vendor == "postgresql" else FEW_IDS
 
 
 class XeroStateSets:
     """The records of one kind in each Xero state, from a few small sets rather than a test of every row.
 
-    The sets: the links not synced (problem states, on their way, deleted: read from the small
-    xerolink_unsettled index), the outbox, and the records with no link at all (one anti-join against the
-    unique link index). What is in none of them, most rows, is synced.
+    The small sets: the links not synced (problem states, on their way, deleted: read from the small
+    xerolink_unsettled index), the outbox, and the records for Xero with no link yet. Two states may hold
+    most of a table and are tests instead: "Not for Xero yet" (no link and not for Xero: a shop's cash
+    receipts, its contacts who never bought) and synced (a link, and in none of the small sets).
 
-    With `read_once`, each set is read once and, when every one is small (FEW_IDS), each record in them is
-    given the state the column shows (shown_state, the column's own rule) in Python: a filter is then
-    `id IN (the ids in that state)`, an index probe per id, and the list sorted by the column is put
-    together from those lists (XeroStateAdminMixin.xero_sorted_page). Otherwise (a large backlog) the same
-    answers are SQL over the sets as hashed subqueries. Per-row subqueries (the column's own Case, OR-ed
-    EXISTS) took seconds at 100,000 sales; OR-ed hashed sets still read every row (~50 ms per query)."""
+    With `read_once`, the small sets are read once and, when none is too large (state_set_limit), each
+    record in them is given the state the column shows (shown_state, the column's own rule) in Python: a
+    filter is then `id IN (the ids in that state)`, an index probe per id, and the list sorted by the column
+    is put together from those lists (XeroStateAdminMixin.xero_sorted_page). Otherwise (a large backlog)
+    the same answers are SQL over the sets as hashed subqueries. Per-row subqueries (the column's own
+    Case, OR-ed EXISTS) took seconds at 100,000 sales; OR-ed hashed sets still read every row (~50 ms per
+    query); listing 50,000 cash receipts as "not for Xero yet" by their ids took 1-2 s."""
 
     def __init__(self, kind: str, model, tenant_id, *, read_once: bool = False):
         self.kind, self.model, self.tenant_id, self.read_once = kind, model, tenant_id, read_once
         self.links = XeroLink.objects.filter(tenant_id=tenant_id, kind=kind)
         self.waiting = OutboxEntry.objects.filter(kind=kind).values_list("local_id", flat=True)
+        self.linked = Q(Exists(self.links.filter(local_id=OuterRef("pk"))))
         # No ordering: the model's own (newest first) made the anti-join a nested loop along the date index.
-        self.unlinked = model.objects.filter(~Exists(self.links.filter(local_id=OuterRef("pk")))).order_by(
-            ).values_list("pk", flat=True)
+        self.unlinked = model.objects.filter(~self.linked).order_by().values_list("pk", flat=True)
         # The unlinked that go to Xero, as a set of its own: the eligibility test nested in the sort key
         # made PostgreSQL hash every confirmed sale for it (~0.9 s at 100,000 sales), even for no row.
         self.unlinked_eligible = model.objects.filter(pk__in=self.unlinked).filter(self.eligible()).order_by(
             ).values_list("pk", flat=True)
         self._shown: dict | None = None
         self._read = False
+        self._unlinked_ids: list | None = None
+        self._unlinked_read = False
+        self._unlinked_eligible: set = set()
 
     def eligible(self) -> Q:
         return xero_eligible(self.kind, self.tenant_id)
 
+    def not_for_xero(self) -> Q:
+        """No link, and not for Xero. The records with no link are read once when they are few; else (a
+        shop's cash receipts, its contacts who never bought: tens of thousands) they stay the anti-join,
+        which PostgreSQL hashes once per query."""
+        shown = self.shown()
+        if shown is None:
+            return Q(pk__in=self._unlinked()) & ~Q(pk__in=self.unlinked_eligible)
+        if self._unlinked_ids is not None:
+            return Q(pk__in=ids_as_parameter(set(self._unlinked_ids) - self._unlinked_eligible))
+        return Q(pk__in=self.unlinked) & ~Q(pk__in=ids_as_parameter(self._unlinked_eligible))
+
+    def _unlinked(self):
+        """The records with no link: their ids when they are few and the sets are read once, else the
+        subquery."""
+        if self.read_once and self._unlinked_ids is None and not self._unlinked_read:
+            self._unlinked_read, self._unlinked_ids = True, self._few_ids(self.unlinked)
+        return self.unlinked if self._unlinked_ids is None else ids_as_parameter(self._unlinked_ids)
+
     def shown(self) -> dict | None:
-        """{record id: the state the column shows} for every record not synced, when the sets are small;
-        None when one is not (then the SQL answers stand)."""
+        """{record id: the state the column shows} for the records in the small sets (neither synced nor
+        "not for Xero yet"), when none is too large; None when one is (then the SQL answers stand)."""
         if self.read_once and not self._read:
             self._read = True
+            most = state_set_limit()
             unsettled = list(self.links.exclude(state=XeroLink.State.SYNCED).order_by().values_list(
-                "local_id", "state")[:FEW_IDS + 1])
-            waiting = list(self.waiting.order_by()[:FEW_IDS + 1])
-            unlinked = list(self.unlinked[:FEW_IDS + 1])
-            if max(len(unsettled), len(waiting), len(unlinked)) <= FEW_IDS:
-                eligible = set(self.model.objects.filter(pk__in=ids_as_parameter(unlinked)).filter(
-                    self.eligible()).values_list("pk", flat=True)) if unlinked else set()
-                link_state = dict(unsettled)
-                waiting, unlinked = set(waiting), set(unlinked)
+                "local_id", "state")[:most + 1])
+            waiting = list(self.waiting.order_by()[:most + 1])
+            unlinked_eligible = list(self.model.objects.filter(pk__in=self._unlinked()).filter(
+                self.eligible()).order_by().values_list("pk", flat=True)[:most + 1])
+            if max(len(unsettled), len(waiting), len(unlinked_eligible)) <= most:
+                link_state, waiting, unlinked_eligible = dict(unsettled), set(waiting), set(unlinked_eligible)
+                self._unlinked_eligible = unlinked_eligible
+                # Of the changes waiting, those of a record with a synced link (the others have an unsettled
+                # link, or no link: for Xero, pending; else "not for Xero yet", not_for_xero's).
+                linked_waiting = set(self.links.filter(local_id__in=ids_as_parameter(
+                    waiting - link_state.keys() - unlinked_eligible)).values_list("local_id", flat=True))
                 self._shown = {}
-                for pk in link_state.keys() | waiting | unlinked:
-                    state = None if pk in unlinked else link_state.get(pk, XeroLink.State.SYNCED)
-                    self._shown[pk] = shown_state(state, waiting=pk in waiting, eligible=pk in eligible)
+                for pk in link_state.keys() | waiting | unlinked_eligible:
+                    if pk in link_state:
+                        state = link_state[pk]
+                    elif pk in unlinked_eligible:
+                        state = None
+                    elif pk in linked_waiting:
+                        state = XeroLink.State.SYNCED
+                    else:
+                        continue
+                    self._shown[pk] = shown_state(state, waiting=pk in waiting, eligible=pk in unlinked_eligible)
         return self._shown
 
     def records_in(self, state: str) -> Q:
         """The records the column shows in `state`."""
+        pk = "pk__in"
+        if state in PROBLEM_STATES:  # the one set it needs
+            return Q(**{pk: self._few(self.in_state(state))})
+        if state == NOT_ELIGIBLE:
+            return self.not_for_xero()
         shown = self.shown()
         if shown is not None:
             if state == XeroLink.State.SYNCED:
-                return ~Q(pk__in=ids_as_parameter(shown))
+                return self.linked & ~Q(pk__in=ids_as_parameter(shown))
             return Q(pk__in=ids_as_parameter(pk for pk, seen in shown.items() if seen == state))
-        pk = "pk__in"
-        if state in PROBLEM_STATES:
-            return Q(**{pk: self.in_state(state)})
         if state == PENDING:
             return (Q(**{pk: self.in_state(XeroLink.State.PENDING, XeroLink.State.IN_FLIGHT)})
                     | (Q(**{pk: self.waiting}) & ~Q(**{pk: self.in_state(*PROBLEM_STATES)}) & ~Q(**{pk: self.unlinked}))
                     | Q(**{pk: self.unlinked_eligible}))
-        if state == NOT_ELIGIBLE:
-            return Q(**{pk: self.unlinked}) & ~Q(**{pk: self.unlinked_eligible})
         if state != XeroLink.State.SYNCED:
             return Q(pk__in=[])  # "Sending" shows as pending: no record is listed under it
         # synced: linked, nothing unsettled about the link, nothing waiting
         unsettled = self.links.exclude(state=state).values_list("local_id", flat=True)
-        return ~Q(**{pk: self.unlinked}) & ~Q(**{pk: unsettled}) & ~Q(**{pk: self.waiting})
+        return self.linked & ~Q(**{pk: unsettled}) & ~Q(**{pk: self.waiting})
+
+    def _few(self, values):
+        """A set read once as a list when it is small and the sets are read once; else its subquery."""
+        ids = self._few_ids(values) if self.read_once else None
+        return values if ids is None else ids_as_parameter(ids)
+
+    @staticmethod
+    def _few_ids(values) -> list | None:
+        ids = list(values.order_by()[:FEW_IDS + 1])
+        return ids if len(ids) <= FEW_IDS else None
 
     def in_state(self, *states):
         return self.links.filter(state__in=states).values_list("local_id", flat=True)
@@ -368,41 +421,55 @@ class XeroStateAdminMixin:
         small sets when the list is sorted by the Xero column; else `page` as it is.
 
         Sorting in SQL evaluates the state of every row of the table (~135 ms at 100,000 sales, growing with
-        it). The records not synced are few: they are read in the list's own order (one query by their ids),
-        grouped by the state they show, and the page is cut from the states in the column's order, the
-        synced ones (all the others) read as one slice in the list's order. A fixed number of queries,
-        none reading the table."""
+        it). Instead: the records in the small sets are read in the list's own order (one query by their
+        ids) and grouped by the state they show; the two large states, "not for Xero yet" (counted) and
+        synced (the rest), are slices in the list's order; the page is cut from the states in the column's
+        order, and read in one query."""
         ordering = page.query.order_by
         if not ordering or not isinstance(getattr(ordering[0], "expression", None), XeroStateOrder):
             return page
-        shown = XeroStateSets(self.xero_kind, self.model, self._tenant(), read_once=True).shown()
+        sets = XeroStateSets(self.xero_kind, self.model, self._tenant(), read_once=True)
+        shown = sets.shown()
         if shown is None:
             return page  # a large backlog: the SQL sort key
         rest = listed.order_by(*ordering[1:])
-        by_state = {state: [] for state in sorted({*STATE_LABELS, *shown.values()})}
+        by_state = {state: [] for state in sorted(STATE_LABELS)}
         for pk in rest.filter(pk__in=ids_as_parameter(shown)).values_list("pk", flat=True):
             by_state[shown[pk]].append(pk)
-        by_state.pop(XeroLink.State.SYNCED)
-        in_other_states = sum(len(ids) for ids in by_state.values())
+        not_for_xero = sets.not_for_xero()  # (asked once: the rule reads the connection)
+        large = {NOT_ELIGIBLE: rest.filter(not_for_xero),
+                 XeroLink.State.SYNCED: rest.filter(sets.records_in(XeroLink.State.SYNCED))}
+        sizes = {state: len(ids) for state, ids in by_state.items()}
+        sizes[NOT_ELIGIBLE] = large[NOT_ELIGIBLE].count()
+        sizes[XeroLink.State.SYNCED] = count - sum(sizes[state] for state in sizes if state != XeroLink.State.SYNCED)
+        states = sorted(sizes, reverse=ordering[0].descending)
         first, last = page.query.low_mark, page.query.high_mark or count
-        sizes = [(state, len(ids)) for state, ids in by_state.items()] + [(XeroLink.State.SYNCED, count - in_other_states)]
-        shown_ids, synced, position = [], rest.none(), 0
-        for state, size in reversed(sizes) if ordering[0].descending else sizes:
-            start, stop = max(first - position, 0), min(last - position, size)
-            if start < stop and state == XeroLink.State.SYNCED:
-                synced = rest.exclude(pk__in=ids_as_parameter(shown)).values("pk")[start:stop]
-            elif start < stop:
-                shown_ids += by_state[state][start:stop]
-            position += size
-        # One query for the page, whichever states it spans: the records not synced in the order found, the
-        # synced slice (a subquery) before or after them in the list's own order.
-        page = listed.filter(Q(pk__in=shown_ids) | Q(pk__in=synced))
-        if not shown_ids:  # (a Case of no When is a bare number, which ORDER BY takes for a column's position)
-            return page.order_by(*ordering[1:])
-        synced_place = -1 if ordering[0].descending else len(shown_ids)
-        place = Case(*(When(pk=pk, then=Value(index)) for index, pk in enumerate(shown_ids)),
-                     default=Value(synced_place))
-        return page.order_by(place, *ordering[1:])
+        on_page, block, within, position = Q(), [], [], 0
+        for rank, state in enumerate(states):
+            start, stop = max(first - position, 0), min(last - position, sizes[state])
+            position += sizes[state]
+            if start >= stop:
+                continue
+            if state in large:
+                on_page |= Q(pk__in=large[state].values("pk")[start:stop])
+                if state == NOT_ELIGIBLE:
+                    block.append(When(not_for_xero, then=Value(rank)))
+            else:
+                ids = by_state[state][start:stop]
+                on_page |= Q(pk__in=ids)
+                block.append(When(pk__in=ids, then=Value(rank)))
+                within += [When(pk=pk, then=Value(index)) for index, pk in enumerate(ids)]
+        # Each row's place: its state's rank, then its place in the order its small set was found, then (the
+        # large states' rows) the list's own order. (A Case without a When would be a bare number, which
+        # ORDER BY takes for a column's position: each is left out when it has none.)
+        if not on_page:
+            return listed.none()
+        keys = []
+        if block:
+            keys.append(Case(*block, default=Value(states.index(XeroLink.State.SYNCED))))
+        if within:
+            keys.append(Case(*within, default=Value(0)))
+        return listed.filter(on_page).order_by(*keys, *ordering[1:])
 
     def xero_fill(self, records) -> None:
         """Give each record its Xero figures (xero_state_shown, xero_link_id, xero_link_error, ...), for
@@ -551,7 +618,7 @@ def not_for_xero_reason(kind: str, record) -> str:
         if record.status == Sale.Status.DRAFT:
             return "a draft: it goes once confirmed"
         if record.status == Sale.Status.CANCELLED:
-            return "cancelled before it reached Xero"
+            return "cancelled before it reached Xero, with no money through Xero: kept on the website"
         if withheld and record.reference.startswith(DEMO_REFERENCE_PREFIX):
             return "demo data, kept on the website"
     if kind == RecordKind.RECEIPT:
@@ -560,6 +627,10 @@ def not_for_xero_reason(kind: str, record) -> str:
         return f"{record.payment_method} is not pushed to Xero (Xero settings, Payment methods)"
     if kind == RecordKind.CONTACT:
         return "no confirmed sale yet: a contact goes with its first"
+    if kind == RecordKind.REFUND:
+        if withheld and record.sale.reference.startswith(DEMO_REFERENCE_PREFIX):
+            return "a demo sale's, kept on the website"
+        return "its sale was cancelled before it reached Xero, with no money through Xero: kept on the website"
     return "not sent to Xero"
 
 
