@@ -96,7 +96,7 @@ class XeroLinkAdmin(ReadOnlyAdmin):
     def short_error(self, link: XeroLink) -> str:
         if not link.last_error:
             return ""
-        return f"{said_by(link.last_error)}: {link.last_error[:160]}"
+        return f"{said_by(link.error_by)}: {link.last_error[:160]}"
 
     def has_manage_xero_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("xero_sync.manage_xero")
@@ -484,7 +484,7 @@ class XeroStateAdminMixin:
         ids = [record.pk for record in records]
         links = {link.local_id: link for link in XeroLink.objects.filter(
             tenant_id=tenant, kind=self.xero_kind, local_id__in=ids).only(
-            "local_id", "state", "xero_id", "last_error")}
+            "local_id", "state", "xero_id", "last_error", "error_by")}
         waiting = set(OutboxEntry.objects.filter(kind=self.xero_kind, local_id__in=ids).values_list(
             "local_id", flat=True))
         # Asked for the whole page (only the unlinked need it), so a page costs the same queries every time.
@@ -500,6 +500,7 @@ class XeroStateAdminMixin:
             record.xero_link_state = link.state if link else None
             record.xero_link_id = link.xero_id if link else None
             record.xero_link_error = link.last_error if link else ""
+            record.xero_link_error_by = link.error_by if link else ""
             record.xero_invoice_id = invoices.get(getattr(record, "sale_id", None))
             record.xero_waiting = record.pk in waiting
             record.xero_state_shown = shown_state(record.xero_link_state, waiting=record.xero_waiting,
@@ -539,7 +540,7 @@ class XeroStateAdminMixin:
         label = format_html('<span class="xero-state xero-{}" style="color:{}">{}</span>', state,
                             STATE_COLOURS.get(state, "#333"), STATE_LABELS.get(state, state))
         if state in ("error", "locked", "conflict", "dead") and getattr(obj, "xero_link_error", ""):
-            words = f"{said_by(obj.xero_link_error)}: {obj.xero_link_error}"
+            words = f"{said_by(obj.xero_link_error_by)}: {obj.xero_link_error}"
             label = format_html('{}<br><small class="xero-error">{}</small>', label,
                                 words if len(words) <= 140 else words[:139] + "…")
         elif state == NOT_ELIGIBLE:
@@ -571,13 +572,13 @@ class XeroStateAdminMixin:
                 rows.append(("Status in Xero", link.xero_status))
             rows += [("Last pushed", _local(link.last_pushed_at)), ("Last pulled", _local(link.last_pulled_at))]
             if link.last_error:
-                rows += [(said_by(link.last_error), link.last_error), ("What to do", link_advice(link))]
+                rows += [(said_by(link.error_by), link.last_error), ("What to do", link_advice(link))]
         parts = self.xero_parts(annotated.xero_tenant, obj)
         for heading, part in parts:
             words = STATE_LABELS.get(part.state, part.state) + (f" (Xero id {part.xero_id})" if part.xero_id else "")
             rows.append((heading, words))
             if part.last_error:
-                rows += [(said_by(part.last_error), part.last_error), ("What to do", link_advice(part))]
+                rows += [(said_by(part.error_by), part.last_error), ("What to do", link_advice(part))]
         history_links = [found for found in [link, *(part for _, part in parts)] if found]
         events = sorted((event for found in history_links for event in found.events.all()[:20]),
                         key=lambda event: event.at, reverse=True)[:20]

@@ -222,6 +222,14 @@ class XeroLink(models.Model):
         # send it again.
         DELETED = "deleted", "Deleted in Xero"
 
+    class ErrorBy(models.TextChoices):
+        """Who the last error comes from, recorded where it is written: staff are told "Xero says" or "this
+        site's check", and reading that off the words instead mislabels any of Xero's messages that happen
+        to share a phrase with one of ours."""
+
+        XERO = "xero", "Xero"  # Xero's answer: a validation error, a refusal, a failed or lost call
+        SITE = "site", "This site's check"  # decided here before sending: not sent to Xero
+
     tenant_id = models.UUIDField()
     kind = models.CharField(max_length=10, choices=RecordKind.choices)
     local_id = models.BigIntegerField()
@@ -236,6 +244,8 @@ class XeroLink(models.Model):
     sent_hash = models.CharField(max_length=64, blank=True, help_text="Hash of what was last sent.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     last_error = models.TextField(blank=True)
+    error_by = models.CharField(max_length=4, choices=ErrorBy.choices, blank=True,
+                                help_text="Who said the last error; blank when there is none.")
     attempts = models.PositiveIntegerField(default=0)
     in_flight_since = models.DateTimeField(null=True, blank=True)
     xero_updated_at = models.DateTimeField(null=True, blank=True)

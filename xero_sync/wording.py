@@ -31,23 +31,18 @@ def counted(counts: Mapping | None, *, nothing: str = "nothing") -> str:
 # --- Who said it, and which record -------------------------------------------------------------------
 # A record's last error is either Xero's own words (a validation error Xero sent back) or this site's check
 # before sending (a tax code not mapped, a contact not in Xero yet...): staff are told which, since "Xero
-# says" over the site's own words sends them looking in Xero for a problem that is on the website.
+# says" over the site's own words sends them looking in Xero for a problem that is on the website. The link
+# records who said it where the error is written (XeroLink.error_by), never guessed from the words.
 
-SITE_CHECK_MARKERS = (
-    "not mapped to a Xero tax type",  # mappers: the line's tax code
-    "has no account: set the default",  # mappers: no sales or shipping account
-    "% tax but Xero's",  # mappers: the line's rate against the Xero tax type's
-    "has no lines.",  # mappers
-    "Waiting for its contact",  # push: the sale's contact is not in Xero yet
-    "Waiting for sale",  # push: a receipt's or refund's sale is not in Xero yet
-    "Xero will have outstanding on",  # links.receipts_xero_refuses: foreseen, not yet sent
-)
 XERO_SAYS, SITE_SAYS = "Xero says", "This site's check (not sent to Xero)"
 
 
-def said_by(error: str) -> str:
-    """Who a record's error comes from, as a label for it."""
-    return SITE_SAYS if any(marker in error for marker in SITE_CHECK_MARKERS) else XERO_SAYS
+def said_by(error_by: str) -> str:
+    """Who a record's error comes from (its link's error_by), as a label for it. An error stored before
+    links recorded it, or by a writer that does not say, reads as Xero's, as it always did."""
+    from .models import XeroLink
+
+    return SITE_SAYS if error_by == XeroLink.ErrorBy.SITE else XERO_SAYS
 
 
 def record_names(links) -> dict[int, str]:
@@ -113,5 +108,5 @@ def problem_rows(links) -> list[dict]:
         except (KeyError, NoReverseMatch):
             url = None
         rows.append({"link": link, "kind": link.get_kind_display(), "name": names[link.pk], "url": url,
-                     "said_by": said_by(link.last_error), "words": link.last_error, "advice": link_advice(link)})
+                     "said_by": said_by(link.error_by), "words": link.last_error, "advice": link_advice(link)})
     return rows

@@ -38,15 +38,15 @@ def links_requeue(*, links: QuerySet[XeroLink]) -> int:
     requeued = 0
     for link in links.select_for_update():
         link.attempts = 0
-        link.last_error = ""
+        link.last_error = link.error_by = ""
         if link.state == XeroLink.State.DELETED:
             # Deleted in Xero by the bookkeeper: sending it again makes a new payment there, and the website
             # counts it again from now.
             _payment_sent_again(link)
         if link.state in PROBLEM_STATES:
             link.state = XeroLink.State.PENDING
-        link.save(update_fields=["attempts", "last_error", "state", "xero_id", "payload_hash", "sent_hash",
-                                 "xero_status", "in_flight_since"])
+        link.save(update_fields=["attempts", "last_error", "error_by", "state", "xero_id", "payload_hash",
+                                 "sent_hash", "xero_status", "in_flight_since"])
         outbox_record(outbox_kind(link.kind), link.local_id)
         requeued += 1
     return requeued

@@ -89,8 +89,9 @@ def _reflect_pushed(context: PullContext, row: dict, link: XeroLink) -> None:
         link.xero_status = "DELETED"
         link.last_error = ("The bookkeeper deleted this payment in Xero, so the website no longer counts it. "
                            "Send it again to record it in Xero anew, or leave it deleted.")
+        link.error_by = XeroLink.ErrorBy.XERO  # Xero's own record of it says so
         link.last_pulled_at = timezone.now()
-        link.save(update_fields=["state", "xero_status", "last_error", "last_pulled_at"])
+        link.save(update_fields=["state", "xero_status", "last_error", "error_by", "last_pulled_at"])
         SyncEvent.objects.create(link=link, action="deleted in Xero", detail=f"Payment {link.xero_id} deleted in Xero")
     context.report.pulled[PAYMENT] += 1
 

@@ -110,8 +110,10 @@ def _find_lost_invoices(context: PushContext, links: list[XeroLink], sales: dict
                 link.xero_id = invoice["InvoiceID"]
                 link.payload_hash = ""  # what Xero holds is unknown: send the sale again as an update
             else:
+                # Said as Xero's: the sale was sent (it is in flight), and what stands in its way is a record
+                # Xero holds, which this lookup only read; "not sent to Xero" would be untrue.
                 link.state = State.CONFLICT
-                link.last_error = _not_ours_words(invoice, sale)
+                link.last_error, link.error_by = _not_ours_words(invoice, sale), XeroLink.ErrorBy.XERO
                 context.links.changed(link)
                 context.links.event(link, State.CONFLICT, link.last_error)
     context.links.flush()

@@ -10,8 +10,8 @@ from django.db import transaction
 from ...models import RecordKind, SyncEvent, XeroLink
 
 # What the push changes on a link; written for a whole batch in one statement.
-LINK_FIELDS = ["xero_id", "xero_key", "xero_name", "payload_hash", "sent_hash", "state", "last_error", "attempts",
-               "in_flight_since", "xero_updated_at", "last_pushed_at"]
+LINK_FIELDS = ["xero_id", "xero_key", "xero_name", "payload_hash", "sent_hash", "state", "last_error", "error_by",
+               "attempts", "in_flight_since", "xero_updated_at", "last_pushed_at"]
 
 
 class LinkBook:

@@ -61,7 +61,8 @@ def push_payments(context: PushContext, receipts: list[Receipt]) -> None:
         item = sender.item(receipt, link, payload, mappers.receipt_key(receipt.pk))
         if link.xero_id and link.payload_hash and link.payload_hash != item.digest:
             # Xero payments cannot be edited, only deleted; say so rather than diverge silently.
-            sender.settle(item, State.CONFLICT, error=(
+            # This site's check: the change is not sent, since Xero would refuse it.
+            sender.settle(item, State.CONFLICT, by=XeroLink.ErrorBy.SITE, error=(
                 "This receipt was changed after it reached Xero, and Xero payments cannot be edited. "
                 "Delete the payment in Xero and requeue the receipt, or change the receipt back."))
             continue

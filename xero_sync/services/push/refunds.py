@@ -163,7 +163,9 @@ def _find_lost(context: PushContext, refunds: list[Refund], links, allocation_li
                 continue
             link = links[refund.pk]
             if not _is_ours(credit_note, refund, contact_links[refund.sale.contact_id].xero_id):
+                # Xero's, as for a sale's invoice (invoices._find_lost_invoices): sent, and held up by Xero's record.
                 link.state, link.last_error = State.CONFLICT, _not_ours_words(credit_note, refund)
+                link.error_by = XeroLink.ErrorBy.XERO
                 context.links.changed(link)
                 context.links.event(link, State.CONFLICT, link.last_error)
                 continue

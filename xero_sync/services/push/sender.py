@@ -34,6 +34,7 @@ BACKOFF_CAP_SECONDS = 3600
 # Xero's words for "it exists in Xero already" (created by a lost call or by hand): find it and try again.
 RETRY_MARKERS = ("Invoice # must be unique", "The contact number")
 State = XeroLink.State
+ErrorBy = XeroLink.ErrorBy
 Key = tuple[str, int]  # (kind, local id)
 
 
@@ -231,7 +232,7 @@ class Sender:
                 item.link.xero_id = xero_id
             retry = write.may_succeed_later or _in_xero_already
             if retry(item.record, item.payload, message):
-                item.link.last_error = message
+                item.link.last_error, item.link.error_by = message, ErrorBy.XERO
                 self.links.changed(item.link)
                 self.retry_later(item, message)
                 return
@@ -246,11 +247,14 @@ class Sender:
             return
         self.settle(item, State.SYNCED)
 
-    def settle(self, item: Item, state: str, *, error: str = "", counted: bool = True) -> None:
-        """The record's push is over for now (synced or a failure to show): its outbox rows can go."""
+    def settle(self, item: Item, state: str, *, error: str = "", by: str = ErrorBy.XERO,
+               counted: bool = True) -> None:
+        """The record's push is over for now (synced or a failure to show): its outbox rows can go. `by` says
+        who the error comes from: Xero's answer (the default: what comes back from a call, and what this
+        site reads off Xero's answer), or this site's own check before sending."""
         link, kind = item.link, str(item.link.kind)
         link.state = state
-        link.last_error = error
+        link.last_error, link.error_by = error, (by if error else "")
         if state == State.SYNCED:
             link.payload_hash = item.digest
             link.attempts = 0
@@ -268,12 +272,14 @@ class Sender:
                            link.xero_id or "none yet", error)
 
     def fail(self, record, link: XeroLink, error: str) -> None:
-        """A record that cannot go yet (its contact or sale is not in Xero, it does not map): shown."""
-        self.settle(Item(record=record, link=link, payload={}, digest="", key=""), State.ERROR, error=error)
+        """A record that cannot go yet (its contact or sale is not in Xero, it does not map, Xero is sure to
+        refuse it): shown as this site's check, since nothing was sent."""
+        self.settle(Item(record=record, link=link, payload={}, digest="", key=""), State.ERROR, error=error,
+                    by=ErrorBy.SITE)
 
     def _transient_failure(self, kind: str, batch: list[Item], rest: list[Item], error: str) -> None:
         for item in batch:
-            item.link.last_error = error
+            item.link.last_error, item.link.error_by = error, ErrorBy.XERO  # the call failed: Xero's end
             self.links.changed(item.link)
             self.retry_later(item, error)
         # The rest were never sent: they wait as long as the failed batch, without using an attempt.
