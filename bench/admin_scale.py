@@ -157,6 +157,7 @@ def seed(sales: int) -> None:
         state = """CASE WHEN x.id %% 100 = 3 THEN 'error' WHEN x.id %% 500 = 11 THEN 'dead'
                         WHEN x.id %% 200 = 5 THEN 'pending' ELSE 'synced' END"""
         error = "CASE WHEN x.id %% 100 = 3 THEN 'A validation exception occurred: Account code ''999'' is not valid' ELSE '' END"
+        error_by = "CASE WHEN x.id %% 100 = 3 THEN 'xero' ELSE '' END"  # Xero's words, as the push records them
         for kind, source, key in (
                 ("contact", f"SELECT id FROM ecommerce_contact WHERE id > {first_contact + contacts_from - 1}",
                  "'SHOP-' || x.id"),
@@ -166,10 +167,10 @@ def seed(sales: int) -> None:
                             f"WHERE s.number > 'S-{sales_from:06d}'", "'R' || x.id")):
             run(f"""
                 INSERT INTO xero_sync_xerolink (tenant_id, kind, local_id, xero_id, xero_key, xero_name, xero_status,
-                    payload_hash, sent_hash, state, last_error, attempts, in_flight_since, xero_updated_at,
+                    payload_hash, sent_hash, state, last_error, error_by, attempts, in_flight_since, xero_updated_at,
                     last_pushed_at, last_pulled_at)
                 SELECT %s, %s, x.id, gen_random_uuid(), {key}, '', 'AUTHORISED', md5(x.id::text), md5(x.id::text),
-                       {state}, {error}, 1, NULL, now(), now() - (x.id %% 365) * interval '1 day', now()
+                       {state}, {error}, {error_by}, 1, NULL, now(), now() - (x.id %% 365) * interval '1 day', now()
                 FROM ({source}) x""", TENANT, kind)
         # Sync events: 1,000,000 per 100,000 sales, spread over the links and the year.
         events = sales * 10 - _count("xero_sync_syncevent")

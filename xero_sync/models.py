@@ -244,7 +244,8 @@ class XeroLink(models.Model):
     sent_hash = models.CharField(max_length=64, blank=True, help_text="Hash of what was last sent.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     last_error = models.TextField(blank=True)
-    error_by = models.CharField(max_length=4, choices=ErrorBy.choices, blank=True,
+    # db_default too: a writer that does not know the column (raw SQL, code of the release before) still inserts.
+    error_by = models.CharField(max_length=4, choices=ErrorBy.choices, blank=True, default="", db_default="",
                                 help_text="Who said the last error; blank when there is none.")
     attempts = models.PositiveIntegerField(default=0)
     in_flight_since = models.DateTimeField(null=True, blank=True)

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='xerolink',
             name='error_by',
-            field=models.CharField(blank=True, choices=[('xero', 'Xero'), ('site', "This site's check")], help_text='Who said the last error; blank when there is none.', max_length=4),
+            field=models.CharField(blank=True, choices=[('xero', 'Xero'), ('site', "This site's check")], db_default='', default='', help_text='Who said the last error; blank when there is none.', max_length=4),
         ),
         # Going back drops the column, so there is nothing to undo.
         migrations.RunPython(error_by_from_the_words, migrations.RunPython.noop),
