@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection
@@ -19,7 +20,9 @@ from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext
 
 from . import selectors, services
 from .models import (
@@ -96,6 +99,13 @@ class LargeListAdmin(admin.ModelAdmin):
     filtered one (Django's "N results (M total)"), so a filtered page costs one count, of what it shows."""
 
     show_full_result_count = False
+
+    def action_checkbox(self, obj):
+        """The row's checkbox, as Django's own (same markup), written directly: Django renders a
+        CheckboxInput through the template engine for every row, about a quarter of a 100-row page's time."""
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           helpers.ACTION_CHECKBOX_NAME, str(obj.pk), label)
 
 
 def _any_contains(fields, term: str) -> Q:
