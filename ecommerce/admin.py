@@ -561,7 +561,7 @@ class SaleAdmin(ServiceSavesAdmin):
     list_select_related = ()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Sale]:
-        return super().get_queryset(request).prefetch_related("contact", *selectors.SALE_PREFETCH)
+        return super().get_queryset(request).prefetch_related("contact", *selectors.SALE_LIST_PREFETCH)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Sale | None = None):
         if _is_cancelled(obj):
