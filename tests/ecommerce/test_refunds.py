@@ -15,8 +15,17 @@ from tests.ecommerce.factories import a_payment_method, a_sale
 pytestmark = pytest.mark.django_db
 
 
+PREFETCH = selectors.SALE_PREFETCH
+
+
+@pytest.fixture(autouse=True, params=["SALE_PREFETCH", "SALE_LIST_PREFETCH"])
+def read_as(request, monkeypatch):
+    """Every figure here is asked of the sale read as a sale's page reads it and as a list's page does."""
+    monkeypatch.setitem(globals(), "PREFETCH", getattr(selectors, request.param))
+
+
 def fresh(sale: Sale) -> Sale:
-    return Sale.objects.prefetch_related(*selectors.SALE_PREFETCH).get(pk=sale.pk)
+    return Sale.objects.prefetch_related(*PREFETCH).get(pk=sale.pk)
 
 
 def state(sale: Sale) -> PaymentState:
