@@ -29,14 +29,13 @@ from .selectors import contacts_for_xero, receipts_for_xero, refunds_for_xero, s
 from .services.configuration import DEMO_REFERENCE_PREFIX, demo_data_withheld
 from .services.connection import connection_current
 from .services.links import link_advice, links_requeue, links_send_now, receipts_xero_refuses, xero_web_url
+from .services.unlinked import XERO_MODELS, unlinked_ids
 from .tasks import BROKER_DOWN_MESSAGE, sync_now_request
 from .wording import counted, record_names, said_by
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change", "refund": "admin:ecommerce_refund_change"}
 # The shop's record behind each kind with a Xero column.
-XERO_MODELS = {RecordKind.CONTACT: Contact, RecordKind.SALE: Sale, RecordKind.RECEIPT: Receipt,
-               RecordKind.REFUND: Refund}
 
 
 class XeroLinkChangeList(ChangeList):
@@ -188,7 +187,8 @@ class XeroStateSets:
     """The records of one kind in each Xero state, from a few small sets rather than a test of every row.
 
     The small sets: the links not synced (problem states, on their way, deleted: read from the small
-    xerolink_unsettled index), the outbox, and the records for Xero with no link yet. Two states may hold
+    xerolink_unsettled index), the outbox, and the records for Xero with no link yet (of the records with
+    no link, which PostgreSQL's triggers keep as a set: xero_sync.services.unlinked). Two states may hold
     most of a table and are tests instead: "Not for Xero yet" (no link and not for Xero: a shop's cash
     receipts, its contacts who never bought) and synced (a link, and in none of the small sets).
 
@@ -204,9 +204,14 @@ class XeroStateSets:
         self.kind, self.model, self.tenant_id, self.read_once = kind, model, tenant_id, read_once
         self.links = XeroLink.objects.filter(tenant_id=tenant_id, kind=kind)
         self.waiting = OutboxEntry.objects.filter(kind=kind).values_list("local_id", flat=True)
-        self.linked = Q(Exists(self.links.filter(local_id=OuterRef("pk"))))
-        # No ordering: the model's own (newest first) made the anti-join a nested loop along the date index.
-        self.unlinked = model.objects.filter(~self.linked).order_by().values_list("pk", flat=True)
+        kept = unlinked_ids(kind, tenant_id)
+        if kept is not None:  # the set the triggers keep: a range of its index, as long as the set
+            self.unlinked = kept
+            self.linked = ~Q(pk__in=kept)
+        else:  # an anti-join of the whole table against the links (~50 ms at 100,000 sales)
+            self.linked = Q(Exists(self.links.filter(local_id=OuterRef("pk"))))
+            # No ordering: the model's own (newest first) made the anti-join a nested loop along the date index.
+            self.unlinked = model.objects.filter(~self.linked).order_by().values_list("pk", flat=True)
         # The unlinked that go to Xero, as a set of its own: the eligibility test nested in the sort key
         # made PostgreSQL hash every confirmed sale for it (~0.9 s at 100,000 sales), even for no row.
         self.unlinked_eligible = model.objects.filter(pk__in=self.unlinked).filter(self.eligible()).order_by(

@@ -1,0 +1,66 @@
+"""The website's records with no link in the current organisation, for the admin's Xero column.
+
+On PostgreSQL the set is kept by triggers (UnlinkedRecord, migration 0013) for one organisation at a time.
+The first time the admin asks for an organisation's set it is filled here, once, from an anti-join of
+each record table against the links; from then on the triggers keep it in every writer's transaction.
+Elsewhere (SQLite) there is no set and the admin keeps its anti-join.
+"""
+
+import logging
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
+
+from ecommerce.models import Contact, Receipt, Refund, Sale
+
+from ..models import RecordKind, UnlinkedRecord, UnlinkedTenant, XeroLink
+
+log = logging.getLogger(__name__)
+
+# The records the Xero column is shown on, by the kind their links carry.
+XERO_MODELS = {RecordKind.CONTACT: Contact, RecordKind.SALE: Sale, RecordKind.RECEIPT: Receipt,
+               RecordKind.REFUND: Refund}
+
+# Filling waits this long at most for the writers in flight: it locks the record tables and the links
+# against writes while it fills (one anti-join per table, ~0.3 s at 100,000 sales). A writer waiting on
+# it waits that long once; if filling cannot have its locks in time it gives up, the page uses the
+# anti-join, and the next page tries again: a writer (a push, a sale) never waits on, or loses to, it.
+FILL_LOCK_TIMEOUT = "200ms"
+
+
+def unlinked_ids(kind: str, tenant_id) -> QuerySet | None:
+    """The ids of the records of `kind` with no link in `tenant_id`, as a subquery; None where the set is not
+    kept (not PostgreSQL, no organisation, or it could not be filled just now)."""
+    if connection.vendor != "postgresql" or tenant_id is None:
+        return None
+    if not UnlinkedTenant.objects.filter(tenant_id=tenant_id).exists() and not _fill(tenant_id):
+        return None
+    return UnlinkedRecord.objects.filter(tenant_id=tenant_id, kind=kind).values_list("local_id", flat=True)
+
+
+def _fill(tenant_id) -> bool:
+    """Keep the set for `tenant_id` from now on, in place of any other organisation's: fill it from the tables
+    while no one writes them (the lock), so that no record or link written meanwhile is missed."""
+    tables = [UnlinkedTenant._meta.db_table, XeroLink._meta.db_table,
+              *(model._meta.db_table for model in XERO_MODELS.values())]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{FILL_LOCK_TIMEOUT}'")
+            cursor.execute(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+            if UnlinkedTenant.objects.filter(tenant_id=tenant_id).exists():
+                return True  # filled by another request while this one waited
+            UnlinkedRecord.objects.all().delete()
+            UnlinkedTenant.objects.all().delete()
+            UnlinkedTenant.objects.create(tenant_id=tenant_id)
+            for kind, model in XERO_MODELS.items():
+                cursor.execute(
+                    f"INSERT INTO {UnlinkedRecord._meta.db_table} (tenant_id, kind, local_id) "
+                    f"SELECT %s, %s, record.id FROM {model._meta.db_table} record WHERE NOT EXISTS ("
+                    f"SELECT 1 FROM {XeroLink._meta.db_table} link WHERE link.tenant_id = %s AND link.kind = %s "
+                    f"AND link.local_id = record.id)", [tenant_id, kind, tenant_id, kind])
+        return True
+    except DatabaseError as error:  # the lock not had in time: the anti-join serves this page
+        log.info("The unlinked records of %s are not filled yet (%s); the admin reads them by anti-join",
+                 tenant_id, error)
+        return False
