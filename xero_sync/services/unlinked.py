@@ -59,6 +59,9 @@ def _fill(tenant_id) -> bool:
                     f"SELECT %s, %s, record.id FROM {model._meta.db_table} record WHERE NOT EXISTS ("
                     f"SELECT 1 FROM {XeroLink._meta.db_table} link WHERE link.tenant_id = %s AND link.kind = %s "
                     f"AND link.local_id = record.id)", [tenant_id, kind, tenant_id, kind])
+            # Statistics at once, not at autovacuum's next pass: planned as an empty table, a set of 50,000
+            # unlinked receipts was joined by nested loops (EXPLAIN: 270 ms against 60 ms once analysed).
+            cursor.execute(f"ANALYZE {UnlinkedRecord._meta.db_table}")
         return True
     except DatabaseError as error:  # the lock not had in time: the anti-join serves this page
         log.info("The unlinked records of %s are not filled yet (%s); the admin reads them by anti-join",
