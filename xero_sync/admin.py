@@ -35,7 +35,6 @@ from .wording import counted, record_names, said_by
 
 LOCAL_ADMIN = {"contact": "admin:ecommerce_contact_change", "sale": "admin:ecommerce_sale_change",
                "receipt": "admin:ecommerce_receipt_change", "refund": "admin:ecommerce_refund_change"}
-# The shop's record behind each kind with a Xero column.
 
 
 class XeroLinkChangeList(ChangeList):
@@ -338,6 +337,18 @@ def shown_state(link_state: str | None, *, waiting: bool, eligible: bool) -> str
     return link_state
 
 
+def page_cut(sizes: list[int], first: int, last: int) -> list[tuple[int, int, int]]:
+    """Where the rows [first, last) of a list fall when it is groups of these sizes one after another: for
+    each group the page reaches, in order, (its index, the first row, the row after the last) within it."""
+    cut, position = [], 0
+    for index, size in enumerate(sizes):
+        start, stop = max(first - position, 0), min(last - position, size)
+        position += size
+        if start < stop:
+            cut.append((index, start, stop))
+    return cut
+
+
 class XeroChangeList(ChangeList):
     """A changelist whose page of records gets its Xero figures in a few queries, once it is read."""
 
@@ -448,13 +459,10 @@ class XeroStateAdminMixin:
         sizes[NOT_ELIGIBLE] = large[NOT_ELIGIBLE].count()
         sizes[XeroLink.State.SYNCED] = count - sum(sizes[state] for state in sizes if state != XeroLink.State.SYNCED)
         states = sorted(sizes, reverse=ordering[0].descending)
-        first, last = page.query.low_mark, page.query.high_mark or count
-        on_page, block, within, position = Q(), [], [], 0
-        for rank, state in enumerate(states):
-            start, stop = max(first - position, 0), min(last - position, sizes[state])
-            position += sizes[state]
-            if start >= stop:
-                continue
+        on_page, block, within = Q(), [], []
+        for rank, start, stop in page_cut([sizes[state] for state in states], page.query.low_mark,
+                                          page.query.high_mark or count):
+            state = states[rank]
             if state in large:
                 on_page |= Q(pk__in=large[state].values("pk")[start:stop])
                 if state == NOT_ELIGIBLE:

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from tests.admin_volume import grow_to, queries_of, queries_of_command
+from xero_sync.admin import page_cut
 from xero_sync.models import OutboxEntry, SyncRun, XeroLink
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,15 @@ def test_the_xero_filter_and_sort_agree_with_the_column_in_every_state(admin_cli
         for state in set(states):
             in_state = [pk for pk in listed if shown[pk] == state]
             assert in_state == sorted(in_state, reverse=True), (order, state)
+
+
+@pytest.mark.parametrize(("sizes", "first", "last", "cut"), [
+    ([3, 0, 5], 0, 100, [(0, 0, 3), (2, 0, 5)]),  # a page longer than the list: every group, empty ones left out
+    ([3, 4, 5], 0, 2, [(0, 0, 2)]),  # inside the first group
+    ([3, 4, 5], 2, 8, [(0, 2, 3), (1, 0, 4), (2, 0, 1)]),  # across three groups
+    ([3, 4, 5], 3, 7, [(1, 0, 4)]),  # exactly one group, starting on its first row
+    ([3, 4, 5], 10, 20, [(2, 3, 5)]),  # the last page, short
+    ([3, 4, 5], 12, 20, []),  # past the end
+])
+def test_a_page_of_groups_is_cut_at_the_right_rows_of_each(sizes, first, last, cut):
+    assert page_cut(sizes, first, last) == cut
