@@ -12,7 +12,6 @@ from ecommerce.models import Receipt, Refund, Sale
 from .models import PaymentMethodConfig, RecordKind, SyncRun, XeroConnection, XeroLink
 from .services import configuration
 from .services.configuration import DEMO_REFERENCE_PREFIX
-from .services.connection import connection_current
 
 # How services.connection begins the reason of a pause for an unreadable token key (TOKEN_KEY_PROBLEM).
 TOKEN_KEY_PROBLEM_WORDS = "XERO_TOKEN_KEY cannot read the stored Xero token"
@@ -104,16 +103,13 @@ def receipts_for_xero() -> Q:
     return pushed
 
 
-def refunds_for_xero(tenant_id=None) -> Q:
+def refunds_for_xero(tenant_id) -> Q:
     """Refunds of the sales whose invoice Xero holds or gets (sales_in_or_for_xero): a credit note is made
     against its sale's invoice. A refund of a sale cancelled before any of it reached Xero, with no money
     through Xero, is not for Xero: nothing of that sale goes, so its credit note would wait for an invoice
     that never comes. Nor are the demo sales' while those stay on the website.
 
-    `tenant_id`: the organisation whose links say what reached Xero; None reads the current connection's."""
-    if tenant_id is None:
-        connection = connection_current()
-        tenant_id = connection.tenant_id if connection else None
+    `tenant_id`: the organisation whose links say what reached Xero (None when not connected: nothing did)."""
     going = Q(Exists(Sale.objects.filter(sales_in_or_for_xero(tenant_id), pk=OuterRef("sale_id"))))
     if configuration.demo_data_withheld():
         going &= ~Q(sale__reference__startswith=DEMO_REFERENCE_PREFIX)
