@@ -304,7 +304,7 @@ class UnlinkedRecord(models.Model):
 
 class UnlinkedTenant(models.Model):
     """The organisation whose UnlinkedRecord set is kept: set, and the set filled, the first time the admin
-    asks for it (xero_sync.selectors.unlinked_ids); one at a time, the current one."""
+    asks for it (xero_sync.services.unlinked.unlinked_ids); one at a time, the current one."""
 
     tenant_id = models.UUIDField(primary_key=True)
     filled_at = models.DateTimeField(auto_now_add=True)

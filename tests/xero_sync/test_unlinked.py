@@ -2,6 +2,7 @@
 (xero_sync.services.unlinked) for the admin's Xero column: after every kind of write, the same set as
 the anti-join of each record table against the links, which is what the column means."""
 
+import logging
 import uuid
 from decimal import Decimal as D
 
@@ -121,7 +122,7 @@ def test_emptying_the_links_table_forgets_the_set_and_the_next_question_fills_it
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_writer_holding_its_table_is_not_kept_waiting_the_admin_reads_the_anti_join_instead():
+def test_a_writer_holding_its_table_is_not_kept_waiting_the_admin_reads_the_anti_join_instead(caplog):
     # given a writer in another session in the middle of a transaction on the sales table
     a_contact()
     settings = connection.settings_dict
@@ -131,8 +132,12 @@ def test_a_writer_holding_its_table_is_not_kept_waiting_the_admin_reads_the_anti
         with writer.cursor() as cursor:
             cursor.execute("LOCK TABLE ecommerce_sale IN ROW EXCLUSIVE MODE")
             # when the admin first asks for the set, it cannot fill it without waiting on the writer
-            assert unlinked_ids(RecordKind.SALE, TENANT) is None
+            with caplog.at_level(logging.INFO, logger="xero_sync"):
+                assert unlinked_ids(RecordKind.SALE, TENANT) is None
             assert not UnlinkedTenant.objects.exists()
+            # and says so in the log as the ordinary event it is, not as a warning
+            [record] = [r for r in caplog.records if "not filled yet" in r.getMessage()]
+            assert record.levelno == logging.INFO
         writer.rollback()
     finally:
         writer.close()
