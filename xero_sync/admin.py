@@ -1,6 +1,7 @@
 """The sync's own records in the admin: each record's Xero state (with requeue), runs, the outbox."""
 
 import uuid
+from functools import cached_property
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
@@ -215,38 +216,41 @@ class XeroStateSets:
         # made PostgreSQL hash every confirmed sale for it (~0.9 s at 100,000 sales), even for no row.
         self.unlinked_eligible = model.objects.filter(pk__in=self.unlinked).filter(self.eligible()).order_by(
             ).values_list("pk", flat=True)
-        self._shown: dict | None = None
-        self._read = False
-        self._unlinked_ids: list | None = None
-        self._unlinked_read = False
-        self._unlinked_eligible: set = set()
 
     def eligible(self) -> Q:
         return xero_eligible(self.kind, self.tenant_id)
 
     def not_for_xero(self) -> Q:
         """No link, and not for Xero. The records with no link are read once when they are few; else (a
-        shop's cash receipts, its contacts who never bought: tens of thousands) they stay the anti-join,
-        which PostgreSQL hashes once per query."""
-        shown = self.shown()
+        shop's cash receipts, its contacts who never bought: tens of thousands) they stay a subquery (the
+        kept set on PostgreSQL, the anti-join elsewhere), which PostgreSQL hashes once per query."""
+        shown, unlinked_eligible = self._states
         if shown is None:
             return Q(pk__in=self._unlinked()) & ~Q(pk__in=self.unlinked_eligible)
         if self._unlinked_ids is not None:
-            return Q(pk__in=ids_as_parameter(set(self._unlinked_ids) - self._unlinked_eligible))
-        return Q(pk__in=self.unlinked) & ~Q(pk__in=ids_as_parameter(self._unlinked_eligible))
+            return Q(pk__in=ids_as_parameter(set(self._unlinked_ids) - unlinked_eligible))
+        return Q(pk__in=self.unlinked) & ~Q(pk__in=ids_as_parameter(unlinked_eligible))
+
+    @cached_property
+    def _unlinked_ids(self) -> list | None:
+        """The ids of the records with no link, when they are few and the sets are read once."""
+        return self._few_ids(self.unlinked) if self.read_once else None
 
     def _unlinked(self):
         """The records with no link: their ids when they are few and the sets are read once, else the
         subquery."""
-        if self.read_once and self._unlinked_ids is None and not self._unlinked_read:
-            self._unlinked_read, self._unlinked_ids = True, self._few_ids(self.unlinked)
         return self.unlinked if self._unlinked_ids is None else ids_as_parameter(self._unlinked_ids)
 
     def shown(self) -> dict | None:
         """{record id: the state the column shows} for the records in the small sets (neither synced nor
         "not for Xero yet"), when none is too large; None when one is (then the SQL answers stand)."""
-        if self.read_once and not self._read:
-            self._read = True
+        return self._states[0]
+
+    @cached_property
+    def _states(self) -> tuple[dict | None, set]:
+        """(shown's answer, the records with no link that go to Xero), read once; (None, none) unless the
+        sets are read once and none is too large."""
+        if self.read_once:
             most = state_set_limit()
             unsettled = list(self.links.exclude(state=XeroLink.State.SYNCED).order_by().values_list(
                 "local_id", "state")[:most + 1])
@@ -255,12 +259,11 @@ class XeroStateSets:
                 self.eligible()).order_by().values_list("pk", flat=True)[:most + 1])
             if max(len(unsettled), len(waiting), len(unlinked_eligible)) <= most:
                 link_state, waiting, unlinked_eligible = dict(unsettled), set(waiting), set(unlinked_eligible)
-                self._unlinked_eligible = unlinked_eligible
                 # Of the changes waiting, those of a record with a synced link (the others have an unsettled
                 # link, or no link: for Xero, pending; else "not for Xero yet", not_for_xero's).
                 linked_waiting = set(self.links.filter(local_id__in=ids_as_parameter(
                     waiting - link_state.keys() - unlinked_eligible)).values_list("local_id", flat=True))
-                self._shown = {}
+                shown = {}
                 for pk in link_state.keys() | waiting | unlinked_eligible:
                     if pk in link_state:
                         state = link_state[pk]
@@ -270,8 +273,9 @@ class XeroStateSets:
                         state = XeroLink.State.SYNCED
                     else:
                         continue
-                    self._shown[pk] = shown_state(state, waiting=pk in waiting, eligible=pk in unlinked_eligible)
-        return self._shown
+                    shown[pk] = shown_state(state, waiting=pk in waiting, eligible=pk in unlinked_eligible)
+                return shown, unlinked_eligible
+        return None, set()
 
     def records_in(self, state: str) -> Q:
         """The records the column shows in `state`."""
@@ -401,9 +405,10 @@ class XeroStateAdminMixin:
     admin lists in its `actions`), and the record's Xero state and history on its page.
 
     At 100,000 records (issue 17): the column's figures are read for the page's rows only (xero_fill); the
-    filter and the sort by the column come from XeroStateSets (records_in, xero_sorted_page). What still
-    reads a whole table is the anti-join finding the records with no link (index only, ~50 ms at 100,000
-    sales) and the list's COUNT, as on any admin list."""
+    filter and the sort by the column come from XeroStateSets (records_in, xero_sorted_page), whose records
+    with no link are the set PostgreSQL's triggers keep (xero_sync.services.unlinked). What still reads a
+    whole table is the list's COUNT, as on any admin list, and elsewhere than PostgreSQL the anti-join
+    finding the records with no link."""
 
     xero_kind: str
 
